@@ -1,0 +1,472 @@
+//! The Hessian-free outer loop.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::cg::ConjugateGradient;
+use crate::config::{HfConfig, Mode, PreconditionerKind, RhoModel};
+use crate::damping::DampingStrategy;
+use crate::error::{ConfigError, Error, Result};
+use crate::lanczos::Lanczos;
+use crate::observer::{IterationRecord, Observer, StepOutcome};
+use crate::operator::{CurvatureOperator, L2Regularized};
+use crate::preconditioner::{Diagonal, Identity, Preconditioner, PreconditionerContext};
+use crate::problem::{Batch, Problem};
+use crate::solver::{QuadraticModel, SolveOutcome, Solver};
+use crate::vector::Vector;
+
+/// Everything the loop carries from one iteration to the next. Kept outside the
+/// optimizer so it can be inspected, checkpointed and restored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HfState<V> {
+    /// The parameters `θ`.
+    pub theta: V,
+    /// The damping `λ` for the next iteration.
+    pub damping: f64,
+    /// The trust-region radius for the next iteration (trust-region mode).
+    pub radius: f64,
+    /// The last CG solution, the next solve's warm start (before decay).
+    pub warm_start: Option<V>,
+    /// Outer iterations completed.
+    pub iteration: usize,
+    /// Failed steps in a row.
+    pub consecutive_failures: usize,
+    /// Curvature-vector products spent so far.
+    pub curvature_products: usize,
+    /// Wall time spent in [`HessianFree::step`] so far.
+    pub elapsed: Duration,
+}
+
+/// Why [`HessianFree::run`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// [`HfConfig::max_iterations`] outer iterations were done.
+    MaxIterations,
+    /// The gradient norm reached [`HfConfig::gradient_tolerance`].
+    GradientTolerance,
+    /// The objective reached [`HfConfig::target_objective`].
+    TargetObjective,
+    /// [`HfConfig::max_consecutive_failures`] steps in a row failed.
+    TooManyFailures,
+}
+
+/// The summary of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    /// Why the run stopped.
+    pub stop: StopReason,
+    /// Outer iterations done in this call.
+    pub iterations: usize,
+    /// The objective at the final parameters (gradient batch, L2 included).
+    pub objective: f64,
+}
+
+/// Hessian-free optimization (truncated Newton with Gauss-Newton curvature).
+///
+/// Each [`step`](Self::step): gradient on the gradient batch; preconditioner
+/// refresh; CG on the damped model over the curvature batch, warm-started from the
+/// last solution times `ζ`; backtracking over the stored CG iterates; the reduction
+/// ratio `ρ` on the curvature batch; the damping update; an Armijo line search; the
+/// parameter update. A NaN or infinity anywhere is a failed step: the parameters
+/// stay, `λ` grows, and the run goes on. In [`Mode::TrustRegion`] the Lanczos solver
+/// takes CG's place and `ρ` drives the radius instead.
+///
+/// The damping strategy, the preconditioner and the solver are plug-ins (see
+/// [`with_damping`](Self::with_damping) and friends).
+///
+/// # References
+/// - J. Martens, "Deep learning via Hessian-free optimization", ICML 2010.
+/// - J. Martens and I. Sutskever, "Training deep and recurrent networks with
+///   Hessian-free optimization", in Neural Networks: Tricks of the Trade, 2012.
+/// - J. Nocedal and S. J. Wright, "Numerical Optimization", 2006, §3.1 (Armijo),
+///   §4 (trust regions).
+pub struct HessianFree<V> {
+    config: HfConfig,
+    damping: Box<dyn DampingStrategy>,
+    preconditioner: Box<dyn Preconditioner<V>>,
+    solver: Box<dyn Solver<V>>,
+}
+
+impl<V: Vector + 'static> HessianFree<V> {
+    /// An optimizer with the configured defaults: Levenberg-Marquardt damping, Martens'
+    /// diagonal preconditioner (or the identity), CG (or Lanczos in trust-region mode).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first invalid field.
+    pub fn new(config: HfConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let preconditioner: Box<dyn Preconditioner<V>> = match config.preconditioner {
+            PreconditionerKind::Identity => Box::new(Identity),
+            PreconditionerKind::MartensDiagonal => Box::new(Diagonal::new(config.preconditioner_exponent)),
+        };
+        let solver: Box<dyn Solver<V>> = match config.mode {
+            Mode::Damped => Box::new(ConjugateGradient::new(config.cg)?),
+            Mode::TrustRegion => Box::new(Lanczos::new(config.lanczos)?),
+        };
+        Ok(Self {
+            damping: Box::new(config.damping),
+            preconditioner,
+            solver,
+            config,
+        })
+    }
+}
+
+impl<V: Vector> HessianFree<V> {
+    /// Replaces the damping strategy.
+    pub fn with_damping(mut self, damping: Box<dyn DampingStrategy>) -> Self {
+        self.damping = damping;
+        self
+    }
+
+    /// Replaces the preconditioner.
+    pub fn with_preconditioner(mut self, preconditioner: Box<dyn Preconditioner<V>>) -> Self {
+        self.preconditioner = preconditioner;
+        self
+    }
+
+    /// Replaces the inner solver.
+    pub fn with_solver(mut self, solver: Box<dyn Solver<V>>) -> Self {
+        self.solver = solver;
+        self
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &HfConfig {
+        &self.config
+    }
+
+    /// The initial state at `theta`.
+    pub fn init(&self, theta: V) -> HfState<V> {
+        HfState {
+            theta,
+            damping: self.config.initial_damping,
+            radius: self.config.trust_region.initial_radius,
+            warm_start: None,
+            iteration: 0,
+            consecutive_failures: 0,
+            curvature_products: 0,
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    /// Runs outer iterations until a stopping rule fires.
+    ///
+    /// # Errors
+    /// Errors from the problem or backend other than non-finite values (which are
+    /// failed steps), and a non-finite starting point.
+    pub fn run<P: Problem<Vector = V>>(
+        &mut self,
+        problem: &mut P,
+        state: &mut HfState<V>,
+        observer: &mut dyn Observer,
+    ) -> Result<RunReport> {
+        let start_iteration = state.iteration;
+        let mut last_objective = f64::NAN;
+        let stop = loop {
+            if state.iteration - start_iteration >= self.config.max_iterations {
+                break StopReason::MaxIterations;
+            }
+            let record = self.step(problem, state, observer)?;
+            last_objective = record.objective;
+            if record.outcome != StepOutcome::NonFinite {
+                if record.gradient_norm <= self.config.gradient_tolerance {
+                    break StopReason::GradientTolerance;
+                }
+                if self.config.target_objective.is_some_and(|t| record.objective <= t) {
+                    break StopReason::TargetObjective;
+                }
+            }
+            if state.consecutive_failures >= self.config.max_consecutive_failures {
+                break StopReason::TooManyFailures;
+            }
+        };
+        Ok(RunReport {
+            stop,
+            iterations: state.iteration - start_iteration,
+            objective: last_objective,
+        })
+    }
+
+    /// One outer iteration. Returns its record (also given to the observer).
+    ///
+    /// # Errors
+    /// As [`run`](Self::run).
+    pub fn step<P: Problem<Vector = V>>(
+        &mut self,
+        problem: &mut P,
+        state: &mut HfState<V>,
+        observer: &mut dyn Observer,
+    ) -> Result<IterationRecord> {
+        if !state.theta.is_finite() {
+            return Err(Error::NonFinite { what: "parameters θ" });
+        }
+        let clock = Instant::now();
+        state.iteration += 1;
+        let mut record = IterationRecord {
+            iteration: state.iteration,
+            objective_before: f64::NAN,
+            objective: f64::NAN,
+            gradient_norm: f64::NAN,
+            damping: state.damping,
+            next_damping: state.damping,
+            radius: (self.config.mode == Mode::TrustRegion).then_some(state.radius),
+            rho: f64::NAN,
+            solver_iterations: 0,
+            termination: None,
+            curvature_products: 0,
+            chosen_iterate: 0,
+            step_size: 0.0,
+            step_norm: 0.0,
+            outcome: StepOutcome::NonFinite,
+            elapsed: state.elapsed,
+        };
+        match self.try_step(problem, state, &mut record, observer) {
+            Ok(()) => state.consecutive_failures = 0,
+            Err(e) if e.is_non_finite() => {
+                // A failed step: nothing moves but λ (or the radius), and the warm start,
+                // which may hold the poison, is dropped.
+                record.outcome = StepOutcome::NonFinite;
+                record.objective = record.objective_before;
+                record.step_size = 0.0;
+                record.step_norm = 0.0;
+                state.warm_start = None;
+                state.consecutive_failures += 1;
+                match self.config.mode {
+                    Mode::Damped => state.damping = self.damping.update(state.damping, f64::NAN),
+                    Mode::TrustRegion => state.radius *= self.config.trust_region.shrink,
+                }
+                record.next_damping = state.damping;
+            }
+            Err(e) => return Err(e),
+        }
+        if record.outcome == StepOutcome::Rejected {
+            state.consecutive_failures += 1;
+        }
+        state.curvature_products += record.curvature_products;
+        state.elapsed += clock.elapsed();
+        record.elapsed = state.elapsed;
+        observer.on_iteration(&record);
+        Ok(record)
+    }
+
+    /// The body of [`step`](Self::step); a `NonFinite` error here is a failed step.
+    fn try_step<P: Problem<Vector = V>>(
+        &mut self,
+        problem: &mut P,
+        state: &mut HfState<V>,
+        record: &mut IterationRecord,
+        observer: &mut dyn Observer,
+    ) -> Result<()> {
+        let cfg = &self.config;
+        let w = cfg.l2_weight;
+        let lambda = state.damping;
+        let theta = &state.theta;
+        let l2 = |v: &V| 0.5 * w * v.dot(v);
+        let finite = |x: f64, what: &'static str| {
+            if x.is_finite() {
+                Ok(x)
+            } else {
+                Err(Error::NonFinite { what })
+            }
+        };
+
+        problem.begin_iteration(state.iteration)?;
+        let (f, mut g) = problem.gradient(theta)?;
+        let f0 = finite(f + l2(theta), "objective")?;
+        record.objective_before = f0;
+        record.objective = f0;
+        if w > 0.0 {
+            g.axpy(w, theta);
+        }
+        if !g.is_finite() {
+            return Err(Error::NonFinite { what: "gradient" });
+        }
+        record.gradient_norm = g.norm();
+        if record.gradient_norm <= cfg.gradient_tolerance {
+            record.outcome = StepOutcome::Converged;
+            return Ok(());
+        }
+
+        // The preconditioner sees λ + w: the L2 term is part of the curvature.
+        let diagonal = if self.preconditioner.wants_diagonal() {
+            problem.curvature_diagonal(theta)?
+        } else {
+            None
+        };
+        self.preconditioner.update(&PreconditionerContext {
+            diagonal: diagonal.as_ref(),
+            damping: lambda + w,
+        })?;
+        let fc0 = finite(
+            problem.objective(theta, Batch::Curvature)? + l2(theta),
+            "objective (curvature batch)",
+        )?;
+
+        let warm = state.warm_start.as_ref().filter(|p| p.len() == theta.len()).map(|p| {
+            let mut p = p.clone();
+            p.scale(cfg.warm_start_decay);
+            p
+        });
+        let outcome = {
+            let base = problem.curvature(theta, lambda)?;
+            let regularized = L2Regularized::new(base.as_ref(), w);
+            let op: &dyn CurvatureOperator<V> = if w > 0.0 { &regularized } else { base.as_ref() };
+            let mut model = QuadraticModel::new(op, &g).preconditioned(self.preconditioner.as_ref());
+            if let Some(p0) = warm.as_ref().filter(|_| cfg.mode == Mode::Damped) {
+                model = model.warm_start(p0);
+            }
+            if cfg.mode == Mode::TrustRegion {
+                model = model.within(state.radius);
+            }
+            self.solver.solve(&model, observer)?
+        };
+        record.solver_iterations = outcome.iterations;
+        record.termination = Some(outcome.termination);
+        record.curvature_products = outcome.products;
+        if !outcome.step.is_finite() {
+            return Err(Error::NonFinite { what: "solver step" });
+        }
+
+        match cfg.mode {
+            Mode::Damped => self.damped_update(problem, state, record, outcome, &g, f0, fc0),
+            Mode::TrustRegion => self.trust_region_update(problem, state, record, outcome, fc0),
+        }
+    }
+
+    /// Objective at `θ + α p` (L2 included) on `batch`; non-finite values become `+∞`
+    /// so that comparisons reject them.
+    fn objective_at(
+        &self,
+        problem: &mut impl Problem<Vector = V>,
+        theta: &V,
+        alpha: f64,
+        p: &V,
+        batch: Batch,
+    ) -> Result<f64> {
+        let mut x = theta.clone();
+        x.axpy(alpha, p);
+        let f = problem.objective(&x, batch)? + 0.5 * self.config.l2_weight * x.dot(&x);
+        Ok(if f.is_finite() { f } else { f64::INFINITY })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn damped_update<P: Problem<Vector = V>>(
+        &mut self,
+        problem: &mut P,
+        state: &mut HfState<V>,
+        record: &mut IterationRecord,
+        outcome: SolveOutcome<V>,
+        g: &V,
+        f0: f64,
+        fc0: f64,
+    ) -> Result<()> {
+        let cfg = self.config.clone();
+        let lambda = state.damping;
+        let theta = state.theta.clone();
+        state.warm_start = Some(outcome.step);
+
+        // CG backtracking: from the last stored iterate, walk back while the objective keeps falling.
+        let mut iterates = outcome.iterates;
+        let mut chosen = iterates.pop().expect("solvers return at least the final iterate");
+        let mut f_chosen = self.objective_at(problem, &theta, 1.0, &chosen.step, Batch::Gradient)?;
+        if cfg.backtracking {
+            while let Some(earlier) = iterates.pop() {
+                let f_earlier = self.objective_at(problem, &theta, 1.0, &earlier.step, Batch::Gradient)?;
+                if f_earlier < f_chosen {
+                    chosen = earlier;
+                    f_chosen = f_earlier;
+                } else {
+                    break;
+                }
+            }
+        }
+        record.chosen_iterate = chosen.iteration;
+        let p = chosen.step;
+
+        // ρ on the curvature batch, against the damped or undamped model.
+        let q = match cfg.rho_model {
+            RhoModel::Damped => chosen.model_value,
+            RhoModel::Undamped => chosen.model_value - 0.5 * lambda * p.dot(&p),
+        };
+        let fc1 = self.objective_at(problem, &theta, 1.0, &p, Batch::Curvature)?;
+        let rho = if q < 0.0 { (fc1 - fc0) / q } else { f64::NAN };
+        record.rho = rho;
+
+        // Armijo line search; the full step's value is already known.
+        let slope = g.dot(&p);
+        let ls = cfg.line_search;
+        let mut alpha = 1.0;
+        let mut f_alpha = f_chosen;
+        let mut accepted = false;
+        if slope < 0.0 {
+            for _ in 0..ls.max_tries {
+                if f_alpha <= f0 + ls.armijo_c * alpha * slope {
+                    accepted = true;
+                    break;
+                }
+                alpha *= ls.shrink;
+                f_alpha = self.objective_at(problem, &theta, alpha, &p, Batch::Gradient)?;
+            }
+        }
+
+        state.damping = self.damping.update(lambda, if accepted { rho } else { f64::NAN });
+        record.next_damping = state.damping;
+        if accepted {
+            state.theta.axpy(alpha, &p);
+            record.step_size = alpha;
+            record.step_norm = alpha * p.norm();
+            record.objective = f_alpha;
+            record.outcome = StepOutcome::Accepted;
+        } else {
+            record.outcome = StepOutcome::Rejected;
+        }
+        Ok(())
+    }
+
+    fn trust_region_update<P: Problem<Vector = V>>(
+        &mut self,
+        problem: &mut P,
+        state: &mut HfState<V>,
+        record: &mut IterationRecord,
+        outcome: SolveOutcome<V>,
+        fc0: f64,
+    ) -> Result<()> {
+        let tr = self.config.trust_region;
+        let p = outcome.step;
+        record.chosen_iterate = outcome.iterations;
+        let q = match self.config.rho_model {
+            RhoModel::Damped => outcome.model_value,
+            RhoModel::Undamped => outcome.model_value - 0.5 * state.damping * p.dot(&p),
+        };
+        let fc1 = self.objective_at(problem, &state.theta, 1.0, &p, Batch::Curvature)?;
+        let rho = if q < 0.0 { (fc1 - fc0) / q } else { f64::NAN };
+        record.rho = rho;
+
+        let on_boundary = outcome.termination == crate::solver::Termination::Boundary;
+        state.radius = if !rho.is_finite() || rho < tr.shrink_below {
+            // Shrink relative to the radius actually used: the step's M-norm is at most Δ.
+            tr.shrink * state.radius
+        } else if rho > tr.grow_above && on_boundary {
+            (tr.grow * state.radius).min(tr.max_radius)
+        } else {
+            state.radius
+        };
+
+        if rho.is_finite() && rho > tr.accept_above {
+            let f1 = self.objective_at(problem, &state.theta, 1.0, &p, Batch::Gradient)?;
+            if f1 < record.objective_before {
+                state.theta.axpy(1.0, &p);
+                record.objective = f1;
+                record.step_size = 1.0;
+                record.step_norm = p.norm();
+                record.outcome = StepOutcome::Accepted;
+                return Ok(());
+            }
+        }
+        record.outcome = StepOutcome::Rejected;
+        Ok(())
+    }
+}

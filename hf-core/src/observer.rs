@@ -1,0 +1,118 @@
+//! Observation hooks: the plug-in point for progress bars, logs and metrics.
+//!
+//! The library itself prints nothing; it reports every outer and inner iteration
+//! to an [`Observer`].
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::solver::Termination;
+
+/// One inner (CG or Lanczos) iteration.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SolverIterationRecord {
+    /// Inner iteration, 1-based.
+    pub iteration: usize,
+    /// The damped model value `q(p_i)`.
+    pub model_value: f64,
+    /// Norm of the model's gradient `A p_i + g` (the CG residual).
+    pub residual_norm: f64,
+}
+
+/// What happened to the step of an outer iteration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepOutcome {
+    /// The parameters moved.
+    Accepted,
+    /// The line search found no decrease (or the trust-region ratio was too poor): no move.
+    Rejected,
+    /// The gradient norm was already within [`HfConfig::gradient_tolerance`](crate::HfConfig::gradient_tolerance): no step taken.
+    Converged,
+    /// A NaN or infinity appeared (objective, gradient or curvature): no move, λ grows.
+    NonFinite,
+}
+
+/// One outer HF iteration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IterationRecord {
+    /// Outer iteration, 1-based.
+    pub iteration: usize,
+    /// Objective (with the L2 term) on the gradient batch before the step.
+    pub objective_before: f64,
+    /// Objective on the gradient batch after the step (equal to before if rejected).
+    pub objective: f64,
+    /// Norm of the gradient before the step.
+    pub gradient_norm: f64,
+    /// Damping `λ` used in this iteration's solve.
+    pub damping: f64,
+    /// Damping for the next iteration.
+    pub next_damping: f64,
+    /// Trust-region radius used (trust-region mode only).
+    pub radius: Option<f64>,
+    /// Reduction ratio `ρ` (NaN when it could not be computed).
+    pub rho: f64,
+    /// Inner iterations.
+    pub solver_iterations: usize,
+    /// Why the inner solver stopped (absent when the step failed before solving).
+    pub termination: Option<Termination>,
+    /// Curvature-vector products spent in this iteration.
+    pub curvature_products: usize,
+    /// Inner iteration of the iterate chosen by CG backtracking.
+    pub chosen_iterate: usize,
+    /// Line-search step length `α` (0 when rejected).
+    pub step_size: f64,
+    /// `‖α p‖`, the length of the parameter update.
+    pub step_norm: f64,
+    /// What happened to the step.
+    pub outcome: StepOutcome,
+    /// Wall time since the start of the run.
+    #[serde(with = "duration_secs")]
+    pub elapsed: Duration,
+}
+
+mod duration_secs {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        d.as_secs_f64().serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let secs = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Receives iteration records. Both methods default to doing nothing.
+pub trait Observer {
+    /// Called after each outer HF iteration.
+    fn on_iteration(&mut self, _record: &IterationRecord) {}
+
+    /// Called after each inner solver iteration.
+    fn on_solver_iteration(&mut self, _record: &SolverIterationRecord) {}
+}
+
+/// Ignores everything.
+impl Observer for () {}
+
+/// Keeps every outer-iteration record, for tests and post-hoc analysis.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    /// Outer iterations in order.
+    pub iterations: Vec<IterationRecord>,
+    /// Inner iterations across the whole run, in order.
+    pub solver_iterations: Vec<SolverIterationRecord>,
+}
+
+impl Observer for History {
+    fn on_iteration(&mut self, record: &IterationRecord) {
+        self.iterations.push(record.clone());
+    }
+
+    fn on_solver_iteration(&mut self, record: &SolverIterationRecord) {
+        self.solver_iterations.push(*record);
+    }
+}

@@ -1,0 +1,123 @@
+//! The quadratic subproblem and what solvers return.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::observer::Observer;
+use crate::operator::CurvatureOperator;
+use crate::preconditioner::Preconditioner;
+
+/// The damped quadratic model `q(p) = ½ pᵀ A p + gᵀ p` with `A = B + λI`,
+/// plus how to solve it: a preconditioner, an optional warm start and an optional
+/// trust-region radius.
+pub struct QuadraticModel<'a, V> {
+    /// `A = B + λI`.
+    pub operator: &'a dyn CurvatureOperator<V>,
+    /// `g`, the gradient of the objective.
+    pub gradient: &'a V,
+    /// `M⁻¹`.
+    pub preconditioner: &'a dyn Preconditioner<V>,
+    /// Initial iterate `p₀` (Martens' warm start); `None` starts from zero.
+    pub start: Option<&'a V>,
+    /// Trust-region radius `Δ` (in the preconditioner's norm); `None` for an
+    /// unconstrained solve. Only solvers that support it ([`Lanczos`](crate::Lanczos)) read it.
+    pub radius: Option<f64>,
+}
+
+impl<'a, V: Clone> QuadraticModel<'a, V> {
+    /// An unconstrained, unpreconditioned model started from zero.
+    pub fn new(operator: &'a dyn CurvatureOperator<V>, gradient: &'a V) -> Self {
+        Self {
+            operator,
+            gradient,
+            preconditioner: &crate::preconditioner::Identity,
+            start: None,
+            radius: None,
+        }
+    }
+
+    /// Uses `preconditioner` for `M⁻¹`.
+    pub fn preconditioned(mut self, preconditioner: &'a dyn Preconditioner<V>) -> Self {
+        self.preconditioner = preconditioner;
+        self
+    }
+
+    /// Starts the iteration from `start`.
+    pub fn warm_start(mut self, start: &'a V) -> Self {
+        self.start = Some(start);
+        self
+    }
+
+    /// Constrains the step to `‖p‖_M ≤ radius`.
+    pub fn within(mut self, radius: f64) -> Self {
+        self.radius = Some(radius);
+        self
+    }
+}
+
+/// Minimizes a [`QuadraticModel`].
+///
+/// Solvers hold only their configuration and scratch state; everything about the
+/// problem comes in through the model, and everything learned goes out through the
+/// [`SolveOutcome`] and the observer.
+pub trait Solver<V> {
+    /// Solves the model, reporting each iteration to `observer`.
+    fn solve(&mut self, model: &QuadraticModel<'_, V>, observer: &mut dyn Observer) -> Result<SolveOutcome<V>>;
+}
+
+/// Why a solver stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Termination {
+    /// Martens' relative-progress rule: the model stopped improving fast enough.
+    RelativeProgress,
+    /// The preconditioned residual fell below the tolerance: the model is solved.
+    Converged,
+    /// The iteration budget ran out.
+    MaxIterations,
+    /// A direction with `dᵀAd ≤ 0` was met. CG returns the last iterate; the
+    /// trust-region solver follows the direction to the boundary instead.
+    NonPositiveCurvature,
+    /// The trust-region constraint is active: the step lies on the boundary.
+    Boundary,
+}
+
+/// An iterate kept for CG backtracking.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredIterate<V> {
+    /// The solver iteration that produced it (1-based; 0 is the start point).
+    pub iteration: usize,
+    /// The step `p_i`.
+    pub step: V,
+    /// The damped model value `q(p_i)`.
+    pub model_value: f64,
+}
+
+/// Extreme eigenvalue estimates of the (preconditioned) operator.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Spectrum {
+    /// Smallest Ritz value.
+    pub min: f64,
+    /// Largest Ritz value.
+    pub max: f64,
+}
+
+/// What a solve produced.
+#[derive(Debug, Clone)]
+pub struct SolveOutcome<V> {
+    /// The final iterate (for CG, the warm start of the next solve).
+    pub step: V,
+    /// The damped model value `q(step)`.
+    pub model_value: f64,
+    /// Iterations performed.
+    pub iterations: usize,
+    /// Why the solver stopped.
+    pub termination: Termination,
+    /// Iterates kept for backtracking, in increasing iteration order; the final
+    /// iterate is always the last entry.
+    pub iterates: Vec<StoredIterate<V>>,
+    /// Curvature-vector products spent.
+    pub products: usize,
+    /// Extreme eigenvalue estimates, from solvers that compute them.
+    pub spectrum: Option<Spectrum>,
+}

@@ -66,7 +66,7 @@ pub use error::{BoxError, ConfigError, Error, Result};
 pub use hf::{HessianFree, HfState, RunReport, StopReason};
 pub use lanczos::{Lanczos, LanczosConfig};
 pub use observer::{History, IterationRecord, Observer, SolverIterationRecord, StepOutcome};
-pub use operator::{CurvatureOperator, DenseOperator, L2Regularized};
+pub use operator::{check_dim, CurvatureOperator, DenseOperator, L2Regularized};
 pub use preconditioner::{Diagonal, Identity, Preconditioner, PreconditionerContext};
 pub use problem::{Batch, Problem};
 pub use solver::{QuadraticModel, SolveOutcome, Solver, Spectrum, StoredIterate, Termination};

@@ -117,8 +117,9 @@ impl<V: Vector> CurvatureOperator<V> for L2Regularized<'_, V> {
     }
 }
 
-/// Returns a dimension-mismatch error unless `expected == found`.
-pub(crate) fn check_dim(context: &'static str, expected: usize, found: usize) -> Result<()> {
+/// Returns [`Error::DimensionMismatch`] unless `expected == found`; for operator
+/// implementations that check their argument.
+pub fn check_dim(context: &'static str, expected: usize, found: usize) -> Result<()> {
     if expected == found {
         Ok(())
     } else {

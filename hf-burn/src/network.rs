@@ -1,0 +1,73 @@
+//! What a network must offer to be trained with Hessian-free optimization.
+
+use burn::module::Module;
+use burn::prelude::*;
+
+/// The outputs of a network on a batch.
+#[derive(Debug, Clone)]
+pub struct Outputs<B: Backend> {
+    /// Outputs before the output nonlinearity, `[cases, outputs]`: the `z` of the
+    /// matching loss (the loss applies the nonlinearity itself).
+    pub z: Tensor<B, 2>,
+    /// Hidden states for structural damping, `[cases, units]` (a recurrent network
+    /// flattens time into the first axis); `None` for networks without them.
+    pub hidden: Option<Tensor<B, 2>>,
+}
+
+impl<B: Backend> Outputs<B> {
+    /// Outputs without hidden states.
+    pub fn new(z: Tensor<B, 2>) -> Self {
+        Self { z, hidden: None }
+    }
+}
+
+/// A network architecture, usable on every backend: the plain one (objective,
+/// held-out error), one level of autodiff (gradients) and two (curvature products).
+///
+/// `D` is the rank of the input batch: 2 for `[cases, features]`, 3 for
+/// `[cases, time, features]`. The architecture is a value (layer sizes and the
+/// like); the module holds the parameters. The optimizer replaces every float
+/// parameter of the module built by [`init`](Self::init), so how `init` fills them
+/// does not matter beyond their shapes.
+///
+/// # Example
+/// A user's own `#[derive(Module)]` network:
+/// ```
+/// use burn::nn::{Linear, LinearConfig};
+/// use burn::prelude::*;
+/// use hf_burn::{Network, Outputs};
+///
+/// #[derive(Module, Debug)]
+/// pub struct TwoLayer<B: Backend> {
+///     hidden: Linear<B>,
+///     out: Linear<B>,
+/// }
+///
+/// #[derive(Clone, Debug)]
+/// pub struct TwoLayerSpec { pub inputs: usize, pub hidden: usize, pub outputs: usize }
+///
+/// impl Network<2> for TwoLayerSpec {
+///     type Module<B: Backend> = TwoLayer<B>;
+///
+///     fn init<B: Backend>(&self, device: &B::Device) -> TwoLayer<B> {
+///         TwoLayer {
+///             hidden: LinearConfig::new(self.inputs, self.hidden).init(device),
+///             out: LinearConfig::new(self.hidden, self.outputs).init(device),
+///         }
+///     }
+///
+///     fn forward<B: Backend>(&self, m: &TwoLayer<B>, x: Tensor<B, 2>) -> Outputs<B> {
+///         Outputs::new(m.out.forward(m.hidden.forward(x).tanh()))
+///     }
+/// }
+/// ```
+pub trait Network<const D: usize>: Clone + Send + Sync + 'static {
+    /// The module type on backend `B`.
+    type Module<B: Backend>: Module<B>;
+
+    /// Builds the module on `B` (parameters are overwritten by the optimizer).
+    fn init<B: Backend>(&self, device: &B::Device) -> Self::Module<B>;
+
+    /// Runs the network on a batch.
+    fn forward<B: Backend>(&self, module: &Self::Module<B>, input: Tensor<B, D>) -> Outputs<B>;
+}

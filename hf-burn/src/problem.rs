@@ -1,0 +1,231 @@
+//! Binding a burn network, a loss and data to hf-core's HF loop.
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::batch::DataBatch;
+use crate::curvature::{CurvatureKind, CurvatureProduct, StructuralDamping};
+use crate::diagonal::DiagonalEstimator;
+use crate::error::Result;
+use crate::evaluator::Evaluator;
+use crate::jvp::{DoubleBackward, JvpStrategy};
+use crate::loss::MatchingLoss;
+use crate::network::Network;
+use crate::vector::ParamVector;
+
+/// Where the gradient and curvature batches of each HF iteration come from.
+pub trait BatchSource<B: Backend, const D: usize> {
+    /// The gradient batch of outer iteration `iteration` (1-based).
+    fn gradient_batch(&mut self, iteration: usize) -> Result<DataBatch<B, D>>;
+
+    /// The curvature batch of outer iteration `iteration`.
+    fn curvature_batch(&mut self, iteration: usize) -> Result<DataBatch<B, D>>;
+}
+
+/// A fixed gradient batch and a list of curvature batches used in turn
+/// (Martens 2010 cycles the curvature minibatch through the data).
+#[derive(Debug, Clone)]
+pub struct FixedBatches<B: Backend, const D: usize> {
+    gradient: DataBatch<B, D>,
+    curvature: Vec<DataBatch<B, D>>,
+}
+
+impl<B: Backend, const D: usize> FixedBatches<B, D> {
+    /// The gradient batch; the curvature batches are its `parts` consecutive slices,
+    /// one per iteration in turn (`parts = 1`: the curvature batch is the gradient batch).
+    pub fn split(gradient: DataBatch<B, D>, parts: usize) -> Self {
+        let n = gradient.len();
+        let parts = parts.clamp(1, n);
+        let curvature = (0..parts)
+            .map(|k| gradient.slice(k * n / parts..(k + 1) * n / parts))
+            .collect();
+        Self { gradient, curvature }
+    }
+}
+
+impl<B: Backend, const D: usize> BatchSource<B, D> for FixedBatches<B, D> {
+    fn gradient_batch(&mut self, _iteration: usize) -> Result<DataBatch<B, D>> {
+        Ok(self.gradient.clone())
+    }
+
+    fn curvature_batch(&mut self, iteration: usize) -> Result<DataBatch<B, D>> {
+        Ok(self.curvature[iteration % self.curvature.len()].clone())
+    }
+}
+
+/// How a [`BurnProblem`] builds its curvature and preconditioner.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProblemConfig {
+    /// The curvature matrix. Default Gauss-Newton.
+    pub curvature: CurvatureKind,
+    /// Structural damping strength `μ` (recurrent networks); `None` disables it.
+    pub structural_damping: Option<f64>,
+    /// The diagonal estimate for the preconditioner.
+    pub diagonal: DiagonalEstimator,
+}
+
+impl Default for ProblemConfig {
+    fn default() -> Self {
+        Self {
+            curvature: CurvatureKind::GaussNewton,
+            structural_damping: None,
+            diagonal: DiagonalEstimator::default(),
+        }
+    }
+}
+
+/// A burn network with a matching loss and a batch source, as an [`hf_core::Problem`].
+///
+/// # Example
+/// ```
+/// use burn::backend::NdArray;
+/// use burn::nn::{Linear, LinearConfig};
+/// use burn::prelude::*;
+/// use hf_burn::{BurnProblem, DataBatch, FixedBatches, Network, Outputs, ParamVector, ProblemConfig, SquaredError};
+/// use hf_core::{HessianFree, HfConfig};
+///
+/// #[derive(Clone)]
+/// struct Line;
+/// impl Network<2> for Line {
+///     type Module<B: Backend> = Linear<B>;
+///     fn init<B: Backend>(&self, device: &B::Device) -> Linear<B> { LinearConfig::new(1, 1).init(device) }
+///     fn forward<B: Backend>(&self, m: &Linear<B>, x: Tensor<B, 2>) -> Outputs<B> { Outputs::new(m.forward(x)) }
+/// }
+///
+/// type B = NdArray<f64>;
+/// let device = Default::default();
+/// let x = Tensor::<B, 2>::from_data([[0.0], [1.0], [2.0], [3.0]], &device);
+/// let y = x.clone().mul_scalar(2.0).add_scalar(1.0);
+/// let batches = FixedBatches::split(DataBatch::new(x, y).unwrap(), 1);
+/// let mut problem = BurnProblem::new(Line, SquaredError, batches, ProblemConfig::default(), &device).unwrap();
+/// let theta = problem.initial_parameters(&device).unwrap();
+/// let mut hf = HessianFree::new(HfConfig { initial_damping: 1e-3, max_iterations: 20, ..Default::default() }).unwrap();
+/// let mut state = hf.init(theta);
+/// hf.run(&mut problem, &mut state, &mut ()).unwrap();
+/// let fitted = state.theta.to_vec(); // [weight, bias]
+/// assert!((fitted[0] - 2.0).abs() < 1e-6 && (fitted[1] - 1.0).abs() < 1e-6);
+/// ```
+pub struct BurnProblem<
+    B: Backend,
+    N: Network<D>,
+    L: MatchingLoss,
+    S: BatchSource<B, D>,
+    const D: usize,
+    J: JvpStrategy = DoubleBackward,
+> {
+    evaluator: Evaluator<B, N, L, D, J>,
+    source: S,
+    config: ProblemConfig,
+    gradient_batch: Option<DataBatch<B, D>>,
+    curvature_batch: Option<DataBatch<B, D>>,
+}
+
+impl<B: Backend, N: Network<D>, L: MatchingLoss, S: BatchSource<B, D>, const D: usize> BurnProblem<B, N, L, S, D> {
+    /// A problem with `J v` by double backward.
+    ///
+    /// # Errors
+    /// A network without float parameters.
+    pub fn new(network: N, loss: L, source: S, config: ProblemConfig, device: &B::Device) -> Result<Self> {
+        Ok(Self::from_evaluator(
+            Evaluator::new(network, loss, device)?,
+            source,
+            config,
+        ))
+    }
+}
+
+impl<B: Backend, N: Network<D>, L: MatchingLoss, S: BatchSource<B, D>, const D: usize, J: JvpStrategy>
+    BurnProblem<B, N, L, S, D, J>
+{
+    /// A problem around an existing evaluator.
+    pub fn from_evaluator(evaluator: Evaluator<B, N, L, D, J>, source: S, config: ProblemConfig) -> Self {
+        Self {
+            evaluator,
+            source,
+            config,
+            gradient_batch: None,
+            curvature_batch: None,
+        }
+    }
+
+    /// The evaluator (objective, gradients, products).
+    pub fn evaluator(&self) -> &Evaluator<B, N, L, D, J> {
+        &self.evaluator
+    }
+
+    /// The batch source.
+    pub fn source_mut(&mut self) -> &mut S {
+        &mut self.source
+    }
+
+    /// The parameters of a freshly initialized network (its own `init`).
+    pub fn initial_parameters(&self, device: &B::Device) -> Result<ParamVector<B>> {
+        ParamVector::from_module(&self.evaluator.templates().network().init::<B>(device))
+    }
+
+    /// Draws the first batches if the HF loop has not started an iteration yet.
+    fn ensure_batches(&mut self) -> Result<()> {
+        if self.gradient_batch.is_none() {
+            self.gradient_batch = Some(self.source.gradient_batch(0)?);
+        }
+        if self.curvature_batch.is_none() {
+            self.curvature_batch = Some(self.source.curvature_batch(0)?);
+        }
+        Ok(())
+    }
+
+    fn gradient_batch(&self) -> &DataBatch<B, D> {
+        self.gradient_batch.as_ref().expect("ensure_batches runs first")
+    }
+
+    fn curvature_batch(&self) -> &DataBatch<B, D> {
+        self.curvature_batch.as_ref().expect("ensure_batches runs first")
+    }
+}
+
+impl<B: Backend, N: Network<D>, L: MatchingLoss, S: BatchSource<B, D>, const D: usize, J: JvpStrategy> hf_core::Problem
+    for BurnProblem<B, N, L, S, D, J>
+{
+    type Vector = ParamVector<B>;
+
+    fn begin_iteration(&mut self, iteration: usize) -> hf_core::Result<()> {
+        self.gradient_batch = Some(self.source.gradient_batch(iteration)?);
+        self.curvature_batch = Some(self.source.curvature_batch(iteration)?);
+        Ok(())
+    }
+
+    fn objective(&mut self, theta: &ParamVector<B>, batch: hf_core::Batch) -> hf_core::Result<f64> {
+        self.ensure_batches()?;
+        let data = match batch {
+            hf_core::Batch::Gradient => self.gradient_batch(),
+            hf_core::Batch::Curvature => self.curvature_batch(),
+        };
+        Ok(self.evaluator.objective(theta, data)?)
+    }
+
+    fn gradient(&mut self, theta: &ParamVector<B>) -> hf_core::Result<(f64, ParamVector<B>)> {
+        self.ensure_batches()?;
+        Ok(self.evaluator.gradient(theta, self.gradient_batch())?)
+    }
+
+    fn curvature<'a>(
+        &'a mut self,
+        theta: &ParamVector<B>,
+        damping: f64,
+    ) -> hf_core::Result<Box<dyn hf_core::CurvatureOperator<ParamVector<B>> + 'a>> {
+        self.ensure_batches()?;
+        let c = self.curvature_batch().clone();
+        let mut op = CurvatureProduct::new(&self.evaluator, theta.clone(), c, self.config.curvature, damping)?;
+        if let Some(mu) = self.config.structural_damping {
+            op = op.with_structural_damping(StructuralDamping { mu });
+        }
+        Ok(Box::new(op))
+    }
+
+    fn curvature_diagonal(&mut self, theta: &ParamVector<B>) -> hf_core::Result<Option<ParamVector<B>>> {
+        let estimator = self.config.diagonal;
+        self.ensure_batches()?;
+        Ok(self.evaluator.diagonal(estimator, theta, self.gradient_batch())?)
+    }
+}

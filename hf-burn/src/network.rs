@@ -57,7 +57,8 @@ impl<B: Backend> Outputs<B> {
 ///     }
 ///
 ///     fn forward<B: Backend>(&self, m: &TwoLayer<B>, x: Tensor<B, 2>) -> Outputs<B> {
-///         Outputs::new(m.out.forward(m.hidden.forward(x).tanh()))
+///         // hf_burn::nn::linear, not Linear::forward: burn cannot differentiate that twice.
+///         Outputs::new(hf_burn::nn::linear(&m.out, hf_burn::nn::linear(&m.hidden, x).tanh()))
 ///     }
 /// }
 /// ```

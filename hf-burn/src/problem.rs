@@ -90,7 +90,7 @@ impl Default for ProblemConfig {
 /// impl Network<2> for Line {
 ///     type Module<B: Backend> = Linear<B>;
 ///     fn init<B: Backend>(&self, device: &B::Device) -> Linear<B> { LinearConfig::new(1, 1).init(device) }
-///     fn forward<B: Backend>(&self, m: &Linear<B>, x: Tensor<B, 2>) -> Outputs<B> { Outputs::new(m.forward(x)) }
+///     fn forward<B: Backend>(&self, m: &Linear<B>, x: Tensor<B, 2>) -> Outputs<B> { Outputs::new(hf_burn::nn::linear(m, x)) }
 /// }
 ///
 /// type B = NdArray<f64>;

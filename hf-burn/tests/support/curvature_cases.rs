@@ -264,3 +264,121 @@ fn mismatched_targets_are_typed_errors() {
     assert!(DataBatch::new(x, tensor(vec![0.0; 8], [4, 2])).is_ok());
 }
 
+
+#[test]
+fn squared_gradient_diagonal_matches_finite_difference_per_case_gradients() {
+    let mut rng = Rng(23);
+    for (kind, loss) in LOSSES {
+        let ev = Evaluator::new(MlpSpec, loss, &device()).unwrap();
+        let b = mlp_batch(5, kind, &mut rng);
+        let theta = random_theta(&ev, &mut rng);
+        let got = ev.squared_gradient_diagonal(&vector(theta.clone()), &b, 4).unwrap().to_vec();
+        // Reference: each of the first 4 cases alone, its gradient by central differences.
+        let h = 1e-6;
+        let mut want = vec![0.0; theta.len()];
+        for i in 0..4 {
+            let one = b.slice(i..i + 1);
+            for k in 0..theta.len() {
+                let mut p = theta.clone();
+                p[k] += h;
+                let mut m = theta.clone();
+                m[k] -= h;
+                let g = (ev.objective(&vector(p), &one).unwrap() - ev.objective(&vector(m), &one).unwrap()) / (2.0 * h);
+                want[k] += g * g / 4.0;
+            }
+        }
+        assert!(rel_err(&got, &want) < 1e-6, "{kind}: {}", rel_err(&got, &want));
+    }
+}
+
+/// diag(G) from the explicit Jacobian.
+fn explicit_gn_diagonal(kind: &str, z: &[f64], jz: &[f64], p: usize) -> Vec<f64> {
+    let rows = z.len() / 2;
+    (0..p)
+        .map(|c| {
+            let mut e = vec![0.0; p];
+            e[c] = 1.0;
+            explicit_gn_product(kind, z, jz, 2, p, rows, &e)[c]
+        })
+        .collect()
+}
+
+#[test]
+fn chapelle_erhan_diagonal_is_exact_for_one_output_row_and_unbiased_otherwise() {
+    let mut rng = Rng(29);
+    for (kind, loss) in LOSSES {
+        let ev = Evaluator::new(MlpSpec, loss, &device()).unwrap();
+        let theta = random_theta(&ev, &mut rng);
+        let p = theta.len();
+        // One case: (Jᵀ S v)² has no cross terms between cases; with the ±1 signs of
+        // a two-output row the cross term between the outputs remains, so average two
+        // sign patterns that cancel it: v and v with the second sign flipped come
+        // with equal probability, and 400 samples estimate within a few percent.
+        let b = mlp_batch(1, kind, &mut rng);
+        let (_, _, jz, _) = fd_jacobian(&ev, &theta, &b.input);
+        let z = host(ev.outputs(&vector(theta.clone()), b.input.clone()).unwrap().z);
+        let want = explicit_gn_diagonal(kind, &z, &jz, p);
+        let got = ev.chapelle_erhan_diagonal(&vector(theta.clone()), &b, 400, 1).unwrap().to_vec();
+        assert!(rel_err(&got, &want) < 0.1, "{kind}: {}", rel_err(&got, &want));
+        // Many cases: the estimate converges to diag(G) as samples grow.
+        let b = mlp_batch(8, kind, &mut rng);
+        let (_, _, jz, _) = fd_jacobian(&ev, &theta, &b.input);
+        let z = host(ev.outputs(&vector(theta.clone()), b.input.clone()).unwrap().z);
+        let want = explicit_gn_diagonal(kind, &z, &jz, p);
+        let few = rel_err(&ev.chapelle_erhan_diagonal(&vector(theta.clone()), &b, 20, 2).unwrap().to_vec(), &want);
+        let many = rel_err(&ev.chapelle_erhan_diagonal(&vector(theta.clone()), &b, 2000, 3).unwrap().to_vec(), &want);
+        assert!(many < 0.1 && many < few, "{kind}: error {many} with 2000 samples vs {few} with 20");
+    }
+}
+
+#[test]
+fn chapelle_erhan_is_exact_for_a_single_output() {
+    // One case, one output: (J S v)² = J² H for v = ±1, exactly.
+    #[derive(Clone, Debug)]
+    struct OneOut;
+    impl Network<2> for OneOut {
+        type Module<B: Backend> = Mlp<B>;
+        fn init<B: Backend>(&self, device: &B::Device) -> Mlp<B> {
+            MlpSpec.init(device)
+        }
+        fn forward<B: Backend>(&self, m: &Mlp<B>, x: Tensor<B, 2>) -> hf_burn::Outputs<B> {
+            let z = MlpSpec.forward(m, x).z;
+            hf_burn::Outputs::new(z.slice([0..1, 0..1]))
+        }
+    }
+    let mut rng = Rng(31);
+    let ev = Evaluator::new(OneOut, Loss::LogisticCrossEntropy, &device()).unwrap();
+    let theta = random_theta(&ev, &mut rng);
+    let x = tensor(rng.normals(3, 1.0), [1, 3]);
+    let b = DataBatch::new(x, tensor(vec![0.3], [1, 1])).unwrap();
+    let (_, _, jz, _) = fd_jacobian(&ev, &theta, &b.input);
+    let z = host(ev.outputs(&vector(theta.clone()), b.input.clone()).unwrap().z);
+    let hz = output_hessian("logistic", &z)[0];
+    let want: Vec<f64> = jz.iter().map(|j| j * j * hz).collect();
+    let got = ev.chapelle_erhan_diagonal(&vector(theta), &b, 1, 5).unwrap().to_vec();
+    assert!(rel_err(&got, &want) < 1e-8, "{}", rel_err(&got, &want));
+}
+
+#[test]
+fn burn_linear_forward_is_a_typed_error_not_a_crash() {
+    #[derive(Clone, Debug)]
+    struct FusedLinear;
+    impl Network<2> for FusedLinear {
+        type Module<B: Backend> = burn::nn::Linear<B>;
+        fn init<B: Backend>(&self, device: &B::Device) -> burn::nn::Linear<B> {
+            burn::nn::LinearConfig::new(3, 2).init(device)
+        }
+        fn forward<B: Backend>(&self, m: &burn::nn::Linear<B>, x: Tensor<B, 2>) -> hf_burn::Outputs<B> {
+            hf_burn::Outputs::new(m.forward(x))
+        }
+    }
+    let ev = Evaluator::new(FusedLinear, Loss::SquaredError, &device()).unwrap();
+    let b = mlp_batch(2, "squared", &mut Rng(3));
+    let theta = vector(vec![0.1; 8]);
+    // First-order work is fine…
+    assert!(ev.gradient(&theta, &b).is_ok());
+    // …but curvature products report what to do.
+    let op = CurvatureProduct::new(&ev, theta.clone(), b, CurvatureKind::GaussNewton, 0.0).unwrap();
+    let err = op.apply(&theta).unwrap_err().to_string();
+    assert!(err.contains("hf_burn::nn::linear"), "{err}");
+}

@@ -1,1 +1,2 @@
-//! Placeholder.
+//! Cross-crate integration tests of the hf workspace live in `tests/`; this library
+//! is empty.

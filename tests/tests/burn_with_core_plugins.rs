@@ -98,8 +98,10 @@ fn trust_region_mode_trains_a_burn_classifier() {
     let first = history.iterations[0].objective_before;
     let last = history.iterations.last().unwrap().objective;
     assert!(last < 0.05 * first, "cross-entropy {first} → {last}");
+    // The step respects the radius up to Lanczos' loss of orthogonality (no
+    // reorthogonalization by default): ‖U h‖ = ‖h‖ only approximately.
     for r in history.iterations.iter().filter(|r| r.outcome == StepOutcome::Accepted) {
-        assert!(r.step_norm <= r.radius.unwrap() * (1.0 + 1e-6), "{r:?}");
+        assert!(r.step_norm <= r.radius.unwrap() * (1.0 + 1e-4), "{r:?}");
     }
 }
 

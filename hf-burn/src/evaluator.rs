@@ -61,6 +61,25 @@ impl<B: Backend, N: Network<D>, const D: usize> Templates<B, N, D> {
         load(self.base.clone(), &self.layout, theta)
     }
 
+    /// The module on `Autodiff<B>` with parameters `theta`, each parameter its own leaf
+    /// of the graph (as burn's first-order optimizers expect).
+    ///
+    /// # Errors
+    /// [`Error::ParameterShape`] if `theta` does not fit the layout.
+    pub fn leaf_module(&self, theta: &Tensor<B, 1>) -> Result<N::Module<Inner<B>>> {
+        struct Leaves;
+        impl<C: burn::tensor::backend::AutodiffBackend> burn::module::ModuleMapper<C> for Leaves {
+            fn map_float<const K: usize>(
+                &mut self,
+                param: burn::module::Param<Tensor<C, K>>,
+            ) -> burn::module::Param<Tensor<C, K>> {
+                param.map(|t| t.detach().require_grad())
+            }
+        }
+        let module = load(self.inner.clone(), &self.layout, &lift(theta.clone()))?;
+        Ok(burn::module::Module::map(module, &mut Leaves))
+    }
+
     /// Forward pass on `B` (no autodiff graph).
     pub fn forward(&self, theta: &Tensor<B, 1>, input: Tensor<B, D>) -> Result<Outputs<B>> {
         Ok(self.network.forward(&self.module(theta)?, input))

@@ -20,6 +20,33 @@ pub trait BatchSource<B: Backend, const D: usize> {
 
     /// The curvature batch of outer iteration `iteration`.
     fn curvature_batch(&mut self, iteration: usize) -> Result<DataBatch<B, D>>;
+
+    /// The state of the source's random generator, for checkpoints (`None`: the
+    /// source is deterministic).
+    fn rng_state(&self) -> Option<u64> {
+        None
+    }
+
+    /// Restores a state returned by [`rng_state`](Self::rng_state).
+    fn set_rng_state(&mut self, _state: u64) {}
+}
+
+impl<B: Backend, const D: usize, S: BatchSource<B, D> + ?Sized> BatchSource<B, D> for Box<S> {
+    fn gradient_batch(&mut self, iteration: usize) -> Result<DataBatch<B, D>> {
+        (**self).gradient_batch(iteration)
+    }
+
+    fn curvature_batch(&mut self, iteration: usize) -> Result<DataBatch<B, D>> {
+        (**self).curvature_batch(iteration)
+    }
+
+    fn rng_state(&self) -> Option<u64> {
+        (**self).rng_state()
+    }
+
+    fn set_rng_state(&mut self, state: u64) {
+        (**self).set_rng_state(state)
+    }
 }
 
 /// A fixed gradient batch and a list of curvature batches used in turn
@@ -155,6 +182,11 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, S: BatchSource<B, D>, const D: 
     }
 
     /// The batch source.
+    pub fn source(&self) -> &S {
+        &self.source
+    }
+
+    /// The batch source, mutably.
     pub fn source_mut(&mut self) -> &mut S {
         &mut self.source
     }

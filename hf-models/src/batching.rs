@@ -67,6 +67,7 @@ impl<B: Backend, const D: usize> DeviceDataset<B, D> {
 
 /// Sizes of the HF batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BatchSizes {
     /// Cases in the gradient batch; `0` or at least the data set's size means all of it.
     pub gradient: usize,
@@ -129,16 +130,6 @@ impl<B: Backend, const D: usize> MinibatchSource<B, D> {
     pub fn data(&self) -> &DeviceDataset<B, D> {
         &self.data
     }
-
-    /// The random state, for checkpoints.
-    pub fn rng(&self) -> &SplitMix64 {
-        &self.rng
-    }
-
-    /// Restores a random state saved from [`rng`](Self::rng).
-    pub fn set_rng(&mut self, rng: SplitMix64) {
-        self.rng = rng;
-    }
 }
 
 impl<B: Backend, const D: usize> BatchSource<B, D> for MinibatchSource<B, D> {
@@ -160,6 +151,14 @@ impl<B: Backend, const D: usize> BatchSource<B, D> for MinibatchSource<B, D> {
             None => self.gradient_batch(iteration)?,
         };
         Ok(curvature_slice(&gradient, self.sizes.curvature, iteration))
+    }
+
+    fn rng_state(&self) -> Option<u64> {
+        Some(self.rng.state())
+    }
+
+    fn set_rng_state(&mut self, state: u64) {
+        self.rng = SplitMix64::new(state);
     }
 }
 
@@ -233,5 +232,13 @@ impl<B: Backend> BatchSource<B, 3> for TaskSource<B> {
             None => self.gradient_batch(iteration)?,
         };
         Ok(curvature_slice(&gradient, self.sizes.curvature, iteration))
+    }
+
+    fn rng_state(&self) -> Option<u64> {
+        Some(self.rng.state())
+    }
+
+    fn set_rng_state(&mut self, state: u64) {
+        self.rng = SplitMix64::new(state);
     }
 }

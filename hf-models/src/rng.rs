@@ -58,7 +58,7 @@ impl SplitMix64 {
         self.choose(n, n)
     }
 
-    /// The state, for checkpoints.
+    /// The state, for checkpoints; [`new`](Self::new) with it resumes the sequence.
     pub fn state(&self) -> u64 {
         self.state
     }

@@ -1,0 +1,236 @@
+//! `hf`: train the Hessian-free papers' networks with HF, Adam or SGD on a chosen
+//! burn backend, with progress, metrics, plots and checkpoints.
+
+mod checkpoint;
+mod error;
+mod plot;
+mod preset;
+mod progress;
+mod records;
+mod settings;
+mod setup;
+mod train;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use burn::tensor::DType;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use error::{CliError, Result};
+use preset::{Preset, DEFAULT_SEQ_LEN};
+use progress::Verbosity;
+use settings::RunConfig;
+use train::{OptimizerKind, RunOptions};
+
+/// Hessian-free optimization of deep and recurrent networks.
+#[derive(Parser, Debug)]
+#[command(name = "hf", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train a preset (default: a small CURVES autoencoder, a few minutes on a CPU).
+    Train(TrainArgs),
+}
+
+/// The burn backend of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum BackendKind {
+    /// burn-flex (pure Rust CPU, f32).
+    Flex,
+    /// burn-ndarray, f32.
+    Ndarray,
+    /// burn-ndarray, f64.
+    NdarrayF64,
+    /// burn-wgpu (Vulkan, Metal or DX12; Mesa's software Vulkan works too).
+    Wgpu,
+}
+
+#[derive(clap::Args, Debug)]
+struct TrainArgs {
+    /// The experiment.
+    #[arg(long, value_enum, default_value = "curves-small")]
+    preset: Preset,
+    /// The backend.
+    #[arg(long, value_enum, default_value = "flex")]
+    backend: BackendKind,
+    /// The optimizer.
+    #[arg(long, value_enum, default_value = "hf")]
+    optimizer: OptimizerKind,
+    /// Seed of initialization and data.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Directory of IDX data (MNIST-format presets default to Debian's Fashion-MNIST).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Where the run writes (default runs/PRESET-OPTIMIZER-BACKEND).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// JSON or TOML file overriding any setting (see --print-config).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Print the effective settings as JSON and exit.
+    #[arg(long)]
+    print_config: bool,
+    /// Iterations (overrides the preset and the config file).
+    #[arg(long)]
+    iterations: Option<usize>,
+    /// Minimum sequence length T of the RNN tasks.
+    #[arg(long, default_value_t = DEFAULT_SEQ_LEN)]
+    seq_len: usize,
+    /// Continue the run in this directory from its checkpoint.
+    #[arg(long, conflicts_with = "out")]
+    resume: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long, conflicts_with = "verbose")]
+    quiet: bool,
+    /// One line per iteration.
+    #[arg(long)]
+    verbose: bool,
+}
+
+fn backend_name(b: BackendKind) -> &'static str {
+    match b {
+        BackendKind::Flex => "flex",
+        BackendKind::Ndarray => "ndarray",
+        BackendKind::NdarrayF64 => "ndarray-f64",
+        BackendKind::Wgpu => "wgpu",
+    }
+}
+
+/// Creates `dir` and proves it writable; on failure removes what it created.
+fn prepare_output(dir: &Path) -> Result<()> {
+    let existed = dir.exists();
+    let io = |source| CliError::Output {
+        path: dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let probe = dir.join(".hf-write-probe");
+    if let Err(e) = std::fs::write(&probe, b"") {
+        if !existed {
+            let _ = std::fs::remove_dir(dir);
+        }
+        return Err(io(e));
+    }
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+fn effective_config(args: &TrainArgs, run_dir: Option<&Path>) -> Result<RunConfig> {
+    // A resumed run keeps the settings it started with.
+    let mut cfg = match run_dir.map(|d| d.join("config.json")).filter(|p| p.is_file()) {
+        Some(saved) => args.preset.defaults().overridden_by(&saved)?,
+        None => args.preset.defaults(),
+    };
+    if let Some(file) = &args.config {
+        cfg = cfg.overridden_by(file)?;
+    }
+    if let Some(n) = args.iterations {
+        cfg.iterations = n;
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+fn train(args: TrainArgs) -> Result<()> {
+    let cfg = effective_config(&args, args.resume.as_deref())?;
+    if args.print_config {
+        println!("{}", serde_json::to_string_pretty(&cfg).expect("settings serialize"));
+        return Ok(());
+    }
+    let backend = backend_name(args.backend);
+    let out = match (&args.resume, &args.out) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(dir)) => dir.clone(),
+        (None, None) => PathBuf::from("runs").join(format!(
+            "{}-{}-{backend}",
+            args.preset.to_possible_value().expect("named").get_name(),
+            args.optimizer.to_possible_value().expect("named").get_name()
+        )),
+    };
+    if args.resume.is_some() && !checkpoint::path_in(&out).is_file() {
+        return Err(CliError::Checkpoint {
+            path: checkpoint::path_in(&out),
+            reason: "not found: --resume takes the directory of an earlier run".into(),
+        });
+    }
+    // Data first: a missing data set fails before anything is written.
+    let experiment = args.preset.experiment(args.data_dir.clone(), args.seq_len)?;
+    if let preset::Experiment::Autoencoder(_, preset::ImageSource::Mnist(d)) | preset::Experiment::Classifier(_, d) =
+        &experiment
+    {
+        hf_models::load_mnist(d, hf_models::Split::Test)?;
+    }
+    prepare_output(&out)?;
+    records::write_atomic(
+        &out.join("config.json"),
+        serde_json::to_string_pretty(&cfg)
+            .expect("settings serialize")
+            .as_bytes(),
+    )?;
+    let verbosity = if args.quiet {
+        Verbosity::Quiet
+    } else if args.verbose {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    };
+    let opts = RunOptions {
+        preset: args.preset,
+        backend: backend.to_string(),
+        optimizer: args.optimizer,
+        seed: args.seed,
+        out: out.clone(),
+        resume: args.resume.is_some(),
+        verbosity,
+        config: cfg,
+    };
+    let summary = match args.backend {
+        BackendKind::Flex => setup::run::<burn::backend::Flex>(&opts, experiment, &Default::default(), DType::F32),
+        BackendKind::Ndarray => {
+            setup::run::<burn::backend::NdArray<f32>>(&opts, experiment, &Default::default(), DType::F32)
+        }
+        BackendKind::NdarrayF64 => {
+            setup::run::<burn::backend::NdArray<f64>>(&opts, experiment, &Default::default(), DType::F64)
+        }
+        #[cfg(feature = "wgpu")]
+        BackendKind::Wgpu => setup::run::<burn::backend::Wgpu>(&opts, experiment, &Default::default(), DType::F32),
+        #[cfg(not(feature = "wgpu"))]
+        BackendKind::Wgpu => Err(CliError::Unsupported(
+            "this hf was built without the wgpu feature: rebuild with `cargo build --features wgpu`".into(),
+        )),
+    }?;
+    println!(
+        "{} · {} · {}: {} iterations ({}), objective {:.4e}, held-out {} {:.4e}, {:.1} s; records in {}",
+        summary.preset,
+        summary.optimizer,
+        summary.backend,
+        summary.iterations,
+        summary.stop,
+        summary.final_objective,
+        summary.held_out_measure,
+        summary.held_out_error,
+        summary.wall_time_s,
+        out.display()
+    );
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(args) => train(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! The papers' experiments as named presets, with their default settings.
+
+use std::path::PathBuf;
+
+use clap::ValueEnum;
+use serde::{Deserialize, Serialize};
+
+use hf_burn::{CurvatureKind, DiagonalEstimator, ProblemConfig};
+use hf_core::{CgConfig, HfConfig};
+use hf_models::{AutoencoderSpec, BatchSizes, ClassifierSpec, Task, TaskSpec};
+
+use crate::settings::{AdamSettings, RunConfig, SgdSettings};
+
+/// A named experiment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Preset {
+    /// A small CURVES autoencoder (784-200-50-10, mirrored) on 5000 generated images: a few minutes on 2 CPU cores.
+    CurvesSmall,
+    /// A tiny CURVES autoencoder for smoke tests (seconds).
+    Tiny,
+    /// Martens' CURVES autoencoder, 784-400-200-100-50-25-6 mirrored, 20 000 generated images.
+    Curves,
+    /// Martens' MNIST autoencoder, 784-1000-500-250-30 mirrored (MNIST-format files; default Fashion-MNIST).
+    Mnist,
+    /// Martens' FACES autoencoder, 625-2000-1000-500-30 mirrored (needs faces IDX files in --data-dir).
+    Faces,
+    /// A 784-500-10 softmax classifier on MNIST-format data (default Fashion-MNIST).
+    Classifier,
+    /// RNN: sum of two marked values.
+    Addition,
+    /// RNN: product of two marked values.
+    Multiplication,
+    /// RNN: XOR of two marked bits.
+    Xor,
+    /// RNN: order of two marked symbols.
+    TemporalOrder2,
+    /// RNN: order of three marked symbols.
+    TemporalOrder3,
+    /// RNN: recall the first of 100 symbols.
+    RandomPermutation,
+    /// RNN: recall 5 bits.
+    Memorization5,
+    /// RNN: recall 10 characters of 5 symbols.
+    Memorization20,
+}
+
+/// The data of an autoencoder experiment.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImageSource {
+    /// Generated CURVES-like images: training count, held-out count.
+    Curves {
+        /// Training images.
+        train: usize,
+        /// Held-out images.
+        held_out: usize,
+    },
+    /// MNIST-format IDX files in a directory.
+    Mnist(PathBuf),
+    /// `faces-images-idx3-ubyte` (25 × 25) in a directory.
+    Faces(PathBuf),
+}
+
+/// What a preset trains.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Experiment {
+    /// A deep autoencoder on images.
+    Autoencoder(AutoencoderSpec, ImageSource),
+    /// A classifier on MNIST-format data.
+    Classifier(ClassifierSpec, PathBuf),
+    /// A recurrent network on a pathological task.
+    Rnn(TaskSpec),
+}
+
+/// Default sequence length `T` of the RNN tasks (the papers' smallest).
+pub const DEFAULT_SEQ_LEN: usize = 100;
+
+impl Preset {
+    /// The experiment, with data read from `data_dir` where it needs files.
+    pub fn experiment(self, data_dir: Option<PathBuf>, seq_len: usize) -> Result<Experiment, hf_models::DataError> {
+        let mnist_dir = || {
+            data_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(hf_models::idx::DEBIAN_FASHION_MNIST))
+        };
+        let task = |t: Task| TaskSpec::new(t, seq_len).map(Experiment::Rnn);
+        Ok(match self {
+            Preset::CurvesSmall => Experiment::Autoencoder(
+                AutoencoderSpec {
+                    encoder: vec![784, 200, 50, 10],
+                    output: hf_models::AutoencoderOutput::Logistic,
+                },
+                ImageSource::Curves {
+                    train: 5000,
+                    held_out: 1000,
+                },
+            ),
+            Preset::Tiny => Experiment::Autoencoder(
+                AutoencoderSpec {
+                    encoder: vec![784, 16, 4],
+                    output: hf_models::AutoencoderOutput::Logistic,
+                },
+                ImageSource::Curves {
+                    train: 96,
+                    held_out: 32,
+                },
+            ),
+            Preset::Curves => Experiment::Autoencoder(
+                AutoencoderSpec::curves(),
+                ImageSource::Curves {
+                    train: 20_000,
+                    held_out: 10_000,
+                },
+            ),
+            Preset::Mnist => Experiment::Autoencoder(AutoencoderSpec::mnist(), ImageSource::Mnist(mnist_dir())),
+            Preset::Faces => Experiment::Autoencoder(
+                AutoencoderSpec::faces(),
+                ImageSource::Faces(data_dir.clone().unwrap_or_else(|| PathBuf::from("data/faces"))),
+            ),
+            Preset::Classifier => Experiment::Classifier(ClassifierSpec::mnist(), mnist_dir()),
+            Preset::Addition => task(Task::Addition)?,
+            Preset::Multiplication => task(Task::Multiplication)?,
+            Preset::Xor => task(Task::Xor)?,
+            Preset::TemporalOrder2 => task(Task::TemporalOrder2)?,
+            Preset::TemporalOrder3 => task(Task::TemporalOrder3)?,
+            Preset::RandomPermutation => task(Task::RandomPermutation)?,
+            Preset::Memorization5 => task(Task::Memorization5Bit)?,
+            Preset::Memorization20 => task(Task::Memorization20Bit)?,
+        })
+    }
+
+    /// The preset's default settings.
+    pub fn defaults(self) -> RunConfig {
+        let hf = |initial_damping: f64, cg_max: usize| HfConfig {
+            initial_damping,
+            cg: CgConfig {
+                max_iterations: cg_max,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let base = |iterations, batches: BatchSizes, hf: HfConfig, problem: ProblemConfig| RunConfig {
+            iterations,
+            eval_every: 1,
+            checkpoint_every: 10,
+            time_budget_s: None,
+            batches,
+            hf,
+            problem,
+            adam: AdamSettings::default(),
+            sgd: SgdSettings::default(),
+        };
+        let ff_problem = ProblemConfig {
+            curvature: CurvatureKind::GaussNewton,
+            structural_damping: None,
+            diagonal: DiagonalEstimator::SquaredGradients { max_cases: 100 },
+        };
+        let rnn_problem = ProblemConfig {
+            structural_damping: Some(0.03),
+            ..ff_problem
+        };
+        let sizes = |gradient, curvature| BatchSizes { gradient, curvature };
+        match self {
+            Preset::Tiny => RunConfig {
+                checkpoint_every: 2,
+                eval_every: 1,
+                problem: ProblemConfig {
+                    diagonal: DiagonalEstimator::SquaredGradients { max_cases: 8 },
+                    ..ff_problem
+                },
+                ..base(4, sizes(0, 32), hf(1.0, 20), ff_problem)
+            },
+            Preset::CurvesSmall => base(30, sizes(0, 1000), hf(1.0, 60), ff_problem),
+            Preset::Curves | Preset::Mnist | Preset::Faces => base(200, sizes(0, 5000), hf(45.0, 250), ff_problem),
+            Preset::Classifier => base(100, sizes(0, 5000), hf(1.0, 100), ff_problem),
+            _ => {
+                let outputs = self
+                    .experiment(None, DEFAULT_SEQ_LEN)
+                    .ok()
+                    .and_then(|e| match e {
+                        Experiment::Rnn(t) => Some(t.output_dim() * t.rows_per_case()),
+                        _ => None,
+                    })
+                    .unwrap_or(1);
+                // Sutskever's code: λ₀ = 0.01 × the number of outputs.
+                base(200, sizes(1000, 250), hf(0.01 * outputs as f64, 300), rnn_problem)
+            }
+        }
+    }
+}

@@ -1,0 +1,308 @@
+//! End to end: the `hf` binary on the tiny preset — records, resume, first-order
+//! optimizers and every error path.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn hf(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hf"))
+        .args(args)
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .expect("the hf binary runs")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hf-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn ok(o: &Output) {
+    assert!(
+        o.status.success(),
+        "hf failed:\n{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        stderr(o)
+    );
+}
+
+fn fails_with(o: &Output, needle: &str) {
+    assert!(!o.status.success(), "hf should have failed");
+    let err = stderr(o);
+    assert!(err.contains(needle), "expected {needle:?} in:\n{err}");
+}
+
+fn tiny(out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "train",
+        "--preset",
+        "tiny",
+        "--backend",
+        "ndarray",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    hf(&args)
+}
+
+fn summary(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
+}
+
+fn metrics(dir: &Path) -> (String, Vec<Vec<String>>) {
+    let text = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap().to_string();
+    (
+        header,
+        lines.map(|l| l.split(',').map(str::to_owned).collect()).collect(),
+    )
+}
+
+/// Parameters stored in a checkpoint.
+fn checkpoint_theta(dir: &Path) -> Vec<f64> {
+    let bytes = std::fs::read(dir.join("checkpoint.bin")).unwrap();
+    assert_eq!(&bytes[..8], b"HFCKPT01");
+    let len = u64::from_le_bytes(bytes[8..16].try_into().unwrap()) as usize;
+    let meta: serde_json::Value = serde_json::from_slice(&bytes[16..16 + len]).unwrap();
+    let n = meta["parameters"].as_u64().unwrap() as usize;
+    bytes[16 + len..16 + len + 8 * n]
+        .chunks_exact(8)
+        .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+#[test]
+fn training_writes_metrics_plot_summary_and_checkpoint() {
+    let out = scratch("records");
+    ok(&tiny(&out, &[]));
+    let (header, rows) = metrics(&out);
+    assert_eq!(
+        header,
+        "iteration,wall_time_s,train_objective,held_out_error,damping,rho,cg_iterations,curvature_products"
+    );
+    assert_eq!(rows.len(), 4);
+    let first: f64 = rows[0][2].parse().unwrap();
+    let last: f64 = rows[3][2].parse().unwrap();
+    assert!(last < first, "the objective falls: {first} → {last}");
+    assert!(
+        rows.iter().all(|r| r[3].parse::<f64>().unwrap().is_finite()),
+        "held-out error each iteration"
+    );
+    let png = std::fs::read(out.join("training.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert_eq!(&png[12..16], b"IHDR");
+    assert_eq!(u32::from_be_bytes(png[16..20].try_into().unwrap()), 1200);
+    assert_eq!(u32::from_be_bytes(png[20..24].try_into().unwrap()), 500);
+    let s = summary(&out);
+    assert_eq!(s["preset"], "tiny");
+    assert_eq!(s["optimizer"], "hf");
+    assert_eq!(s["backend"], "ndarray");
+    assert_eq!(s["iterations"], 4);
+    let reported = s["final_objective"].as_f64().unwrap();
+    assert!((reported - last).abs() <= 1e-8 * last.abs(), "{reported} vs {last}");
+    assert!(out.join("checkpoint.bin").is_file() && out.join("config.json").is_file());
+    // No temporary files are left behind.
+    assert!(std::fs::read_dir(&out)
+        .unwrap()
+        .all(|e| !e.unwrap().file_name().to_string_lossy().starts_with(".tmp")));
+}
+
+/// In f64 on burn-ndarray a run is bit-for-bit reproducible, so a resumed run must
+/// match an uninterrupted one exactly. (In f32, burn-ndarray's double-backward
+/// products differ in the last bits from one process to the next, so f32 runs agree
+/// only up to rounding drift.)
+#[test]
+fn a_resumed_run_follows_the_uninterrupted_trajectory() {
+    let f64_tiny = |out: &Path, extra: &[&str]| {
+        let mut args = vec!["train", "--preset", "tiny", "--backend", "ndarray-f64", "--quiet"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--out", out.to_str().unwrap()]);
+        hf(&args)
+    };
+    let whole = scratch("whole");
+    ok(&f64_tiny(&whole, &["--iterations", "4"]));
+    let parts = scratch("parts");
+    ok(&f64_tiny(&parts, &["--iterations", "2"]));
+    ok(&hf(&[
+        "train",
+        "--preset",
+        "tiny",
+        "--backend",
+        "ndarray-f64",
+        "--quiet",
+        "--iterations",
+        "4",
+        "--resume",
+        parts.to_str().unwrap(),
+    ]));
+    let (_, a) = metrics(&whole);
+    let (_, b) = metrics(&parts);
+    assert_eq!(a.len(), 4);
+    assert_eq!(b.len(), 4);
+    for (ra, rb) in a.iter().zip(&b) {
+        assert_eq!(ra[2], rb[2], "train objective at iteration {}", ra[0]);
+        assert_eq!(ra[4], rb[4], "damping at iteration {}", ra[0]);
+    }
+    assert_eq!(checkpoint_theta(&whole), checkpoint_theta(&parts));
+}
+
+#[test]
+fn adam_and_sgd_train_the_same_preset() {
+    for optimizer in ["adam", "sgd"] {
+        let out = scratch(optimizer);
+        ok(&tiny(&out, &["--optimizer", optimizer, "--iterations", "3"]));
+        let s = summary(&out);
+        assert_eq!(s["optimizer"], optimizer);
+        assert_eq!(s["iterations"], 3);
+        assert!(s["final_objective"].as_f64().unwrap().is_finite());
+        assert_eq!(metrics(&out).1.len(), 3);
+    }
+}
+
+#[test]
+fn print_config_shows_the_effective_settings() {
+    let dir = scratch("cfg");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("over.toml");
+    std::fs::write(
+        &file,
+        "iterations = 7\n[hf]\ninitial_damping = 3.5\n[hf.cg]\nmax_iterations = 11\n",
+    )
+    .unwrap();
+    let o = hf(&[
+        "train",
+        "--preset",
+        "tiny",
+        "--print-config",
+        "--config",
+        file.to_str().unwrap(),
+    ]);
+    ok(&o);
+    let cfg: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(cfg["iterations"], 7);
+    assert_eq!(cfg["hf"]["initial_damping"], 3.5);
+    assert_eq!(cfg["hf"]["cg"]["max_iterations"], 11);
+    // Untouched fields keep Martens' defaults.
+    assert_eq!(cfg["hf"]["warm_start_decay"], 0.95);
+}
+
+#[test]
+fn error_paths_exit_non_zero_with_a_message_and_write_nothing() {
+    fails_with(&hf(&["train", "--preset", "cifar"]), "invalid value 'cifar'");
+    fails_with(&hf(&["train", "--backend", "tpu"]), "invalid value 'tpu'");
+
+    let out = scratch("missing");
+    fails_with(
+        &hf(&[
+            "train",
+            "--preset",
+            "classifier",
+            "--data-dir",
+            "/nonexistent",
+            "--out",
+            out.to_str().unwrap(),
+        ]),
+        "data set not found",
+    );
+    assert!(!out.exists(), "nothing written for a failed start");
+
+    let corrupt = scratch("corrupt");
+    std::fs::create_dir_all(&corrupt).unwrap();
+    std::fs::write(corrupt.join("t10k-images-idx3-ubyte"), [0u8, 0, 8, 3, 0, 0, 0, 9]).unwrap();
+    std::fs::write(corrupt.join("t10k-labels-idx1-ubyte"), [0u8, 0, 8, 1, 0, 0, 0, 9]).unwrap();
+    let out = scratch("corrupt-out");
+    fails_with(
+        &hf(&[
+            "train",
+            "--preset",
+            "classifier",
+            "--data-dir",
+            corrupt.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]),
+        "not a valid IDX file",
+    );
+    assert!(!out.exists());
+
+    let dir = scratch("badcfg");
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, r#"{ "hf": { "initial_damping": -1.0 } }"#).unwrap();
+    fails_with(
+        &hf(&["train", "--preset", "tiny", "--config", bad.to_str().unwrap()]),
+        "hf.initial_damping",
+    );
+    std::fs::write(&bad, r#"{ "hf": { "dampign": 1.0 } }"#).unwrap();
+    fails_with(
+        &hf(&["train", "--preset", "tiny", "--config", bad.to_str().unwrap()]),
+        "dampign",
+    );
+    std::fs::write(&bad, "{ not json").unwrap();
+    fails_with(
+        &hf(&["train", "--preset", "tiny", "--config", bad.to_str().unwrap()]),
+        "not valid JSON",
+    );
+
+    let blocker = dir.join("a-file");
+    std::fs::write(&blocker, b"").unwrap();
+    fails_with(&tiny(&blocker.join("sub"), &[]), "cannot write to the output directory");
+
+    let run = scratch("other-preset");
+    ok(&tiny(&run, &["--iterations", "1"]));
+    fails_with(
+        &hf(&[
+            "train",
+            "--preset",
+            "curves-small",
+            "--quiet",
+            "--resume",
+            run.to_str().unwrap(),
+        ]),
+        "preset",
+    );
+    fails_with(
+        &hf(&["train", "--preset", "tiny", "--resume", dir.to_str().unwrap()]),
+        "not found",
+    );
+    std::fs::write(run.join("checkpoint.bin"), b"HFCKPT01garbage").unwrap();
+    fails_with(
+        &hf(&[
+            "train",
+            "--preset",
+            "tiny",
+            "--quiet",
+            "--resume",
+            run.to_str().unwrap(),
+        ]),
+        "checkpoint",
+    );
+}
+
+#[cfg(feature = "wgpu")]
+#[test]
+fn the_tiny_preset_runs_on_wgpu() {
+    let out = scratch("wgpu");
+    let o = hf(&[
+        "train",
+        "--preset",
+        "tiny",
+        "--backend",
+        "wgpu",
+        "--quiet",
+        "--iterations",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    ok(&o);
+    assert_eq!(summary(&out)["backend"], "wgpu");
+}

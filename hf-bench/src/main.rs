@@ -1,8 +1,10 @@
 //! `hf`: train the Hessian-free papers' networks with HF, Adam or SGD on a chosen
 //! burn backend, with progress, metrics, plots and checkpoints.
 
+mod bench;
 mod checkpoint;
 mod error;
+mod peak_alloc;
 mod plot;
 mod preset;
 mod progress;
@@ -17,6 +19,7 @@ use std::process::ExitCode;
 use burn::tensor::DType;
 use clap::{Parser, Subcommand, ValueEnum};
 
+use bench::BenchBackend;
 use error::{CliError, Result};
 use preset::{Preset, DEFAULT_SEQ_LEN};
 use progress::Verbosity;
@@ -31,10 +34,44 @@ struct Cli {
     command: Command,
 }
 
+#[global_allocator]
+static ALLOCATOR: peak_alloc::PeakAlloc = peak_alloc::PeakAlloc;
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Train a preset (default: a small CURVES autoencoder, a few minutes on a CPU).
     Train(TrainArgs),
+    /// Measure what each piece costs per backend, and HF against Adam and SGD.
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct BenchArgs {
+    /// A few minutes on a 2-core CPU (small models and budgets); without it, the full
+    /// suite meant for a GPU machine.
+    #[arg(long)]
+    quick: bool,
+    /// Where the results go.
+    #[arg(long, default_value = "bench-results")]
+    out: PathBuf,
+    /// Backends to measure (repeat the flag; default: all).
+    #[arg(long = "backend", value_enum)]
+    backends: Vec<BenchBackend>,
+    /// The backend of the macro-benchmarks.
+    #[arg(long, value_enum, default_value = "flex")]
+    macro_backend: BenchBackend,
+    /// Skip the micro-benchmarks.
+    #[arg(long)]
+    skip_micro: bool,
+    /// Skip the macro-benchmarks.
+    #[arg(long)]
+    skip_macro: bool,
+    /// Repeats per micro-benchmark (after one warm-up).
+    #[arg(long)]
+    repeats: Option<usize>,
+    /// Seconds of training per method in the macro-benchmarks.
+    #[arg(long)]
+    budget: Option<f64>,
 }
 
 /// The burn backend of a run.
@@ -221,10 +258,184 @@ fn train(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
+/// Runs `$body` with `$b` bound to the backend type of `$kind`, `$device` and `$dtype`.
+macro_rules! on_backend {
+    ($kind:expr, |$b:ident, $device:ident, $dtype:ident| $body:expr) => {
+        match $kind {
+            BenchBackend::Flex => {
+                type $b = burn::backend::Flex;
+                let ($device, $dtype) = (Default::default(), DType::F32);
+                $body
+            }
+            BenchBackend::Ndarray => {
+                type $b = burn::backend::NdArray<f32>;
+                let ($device, $dtype) = (Default::default(), DType::F32);
+                $body
+            }
+            BenchBackend::NdarrayF64 => {
+                type $b = burn::backend::NdArray<f64>;
+                let ($device, $dtype) = (Default::default(), DType::F64);
+                $body
+            }
+            #[cfg(feature = "wgpu")]
+            BenchBackend::Wgpu => {
+                type $b = burn::backend::Wgpu;
+                let ($device, $dtype) = (Default::default(), DType::F32);
+                $body
+            }
+            #[cfg(not(feature = "wgpu"))]
+            BenchBackend::Wgpu => unreachable!("wgpu is reported as skipped before dispatch"),
+        }
+    };
+}
+
+fn bench(args: BenchArgs) -> Result<()> {
+    use bench::micro::MicroModel;
+    let quick = args.quick;
+    let backends = if args.backends.is_empty() {
+        vec![
+            BenchBackend::Flex,
+            BenchBackend::Ndarray,
+            BenchBackend::NdarrayF64,
+            BenchBackend::Wgpu,
+        ]
+    } else {
+        args.backends.clone()
+    };
+    let (models, batches, seq_len, repeats) = if quick {
+        (
+            vec![MicroModel::CurvesAutoencoder, MicroModel::RnnAddition],
+            vec![100],
+            20,
+            3,
+        )
+    } else {
+        (
+            vec![
+                MicroModel::CurvesAutoencoder,
+                MicroModel::MnistAutoencoder,
+                MicroModel::RnnAddition,
+            ],
+            vec![100, 1000],
+            100,
+            7,
+        )
+    };
+    let repeats = args.repeats.unwrap_or(repeats).max(1);
+    prepare_output(&args.out)?;
+    let mut report = bench::report::BenchReport {
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        micro: Vec::new(),
+        macro_results: Vec::new(),
+        skipped: Vec::new(),
+    };
+    let available = |b: BenchBackend| {
+        if b == BenchBackend::Wgpu {
+            bench::wgpu_available()
+        } else {
+            Ok(())
+        }
+    };
+    if !args.skip_micro {
+        for &b in &backends {
+            if let Err(reason) = available(b) {
+                println!("skipped {}: {reason}", b.name());
+                report.skipped.push(bench::Skipped {
+                    backend: b.name().into(),
+                    reason,
+                });
+                continue;
+            }
+            let print = |m: &bench::micro::MicroResult| {
+                println!(
+                    "{:<12} {:<20} batch {:>5}: grad {:>9.2} ms, GN {:>9.2} ms (×{:.2}), H {:>9.2} ms, precond {:>9.2} ms, CG it {:>9.2} ms",
+                    m.backend,
+                    format!("{:?}", m.model),
+                    m.batch,
+                    1e3 * m.gradient.median_s,
+                    1e3 * m.gauss_newton.median_s,
+                    m.gn_over_gradient,
+                    1e3 * m.hessian.median_s,
+                    1e3 * m.preconditioner.median_s,
+                    1e3 * m.cg_iteration.median_s
+                )
+            };
+            let results = on_backend!(b, |B, device, dtype| bench::micro::run::<B>(
+                b.name(),
+                &device,
+                dtype,
+                &models,
+                &batches,
+                seq_len,
+                repeats,
+                print
+            ))?;
+            report.micro.extend(results);
+        }
+    }
+    if !args.skip_macro {
+        let b = args.macro_backend;
+        match available(b) {
+            Err(reason) => report.skipped.push(bench::Skipped {
+                backend: format!("{} (macro)", b.name()),
+                reason,
+            }),
+            Ok(()) => {
+                let (budget, adam, sgd): (f64, Vec<f64>, Vec<f64>) = if quick {
+                    (10.0, vec![3e-4, 1e-3, 3e-3], vec![1e-3])
+                } else {
+                    (120.0, vec![1e-4, 3e-4, 1e-3, 3e-3, 1e-2], vec![1e-3, 1e-2])
+                };
+                let budget = args.budget.unwrap_or(budget);
+                let presets = if quick {
+                    vec![Preset::CurvesSmall]
+                } else {
+                    vec![Preset::CurvesSmall, Preset::Curves]
+                };
+                for p in presets {
+                    println!(
+                        "macro: {} on {} ({budget} s per method)…",
+                        bench::macro_bench::preset_name(p),
+                        b.name()
+                    );
+                    let runs = args.out.join("runs");
+                    let m = on_backend!(b, |B, device, dtype| bench::macro_bench::run::<B>(
+                        p,
+                        b.name(),
+                        &device,
+                        dtype,
+                        budget,
+                        &adam,
+                        &sgd,
+                        &runs
+                    ))?;
+                    for r in &m.runs {
+                        println!(
+                            "  {:<5} lr {:<8} {:>6} its, held-out {:.4e} (best {:.4e}), to target: {}",
+                            r.method,
+                            r.learning_rate.map_or("-".into(), |l| format!("{l:e}")),
+                            r.iterations,
+                            r.final_held_out,
+                            r.best_held_out,
+                            r.time_to_target_s.map_or("not reached".into(), |t| format!("{t:.1} s"))
+                        );
+                    }
+                    report.macro_results.push(m);
+                }
+            }
+        }
+    }
+    bench::report::write(&args.out, &report)?;
+    println!("results in {}", args.out.display());
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => train(args),
+        Command::Bench(args) => bench(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -102,3 +102,51 @@ pub fn training_curve(path: &Path, title: &str, label: &str, rows: &[MetricsRow]
         source,
     })
 }
+
+/// Several `(seconds, value)` series on one chart (the macro-benchmark's comparison),
+/// written atomically to `path`.
+pub fn comparison(path: &Path, title: &str, y_label: &str, series: &[(String, Vec<(f64, f64)>)]) -> Result<()> {
+    register_font();
+    let tmp = temp_path(path);
+    {
+        let root = BitMapBackend::new(&tmp, (900, 550)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err(path))?;
+        let t_max = range(series.iter().flat_map(|s| s.1.iter().map(|p| p.0)))
+            .map_or(1.0, |r| r.1)
+            .max(1e-3);
+        let (lo, hi) = range(series.iter().flat_map(|s| s.1.iter().map(|p| p.1))).unwrap_or((0.0, 1.0));
+        let pad = ((hi - lo) * 0.05).max(1e-9);
+        let mut chart = ChartBuilder::on(&root)
+            .margin(15)
+            .x_label_area_size(40)
+            .y_label_area_size(80)
+            .caption(title, ("sans-serif", 20))
+            .build_cartesian_2d(0.0..t_max, (lo - pad)..(hi + pad))
+            .map_err(draw_err(path))?;
+        chart
+            .configure_mesh()
+            .x_desc("seconds of training")
+            .y_desc(y_label)
+            .draw()
+            .map_err(draw_err(path))?;
+        for (i, (label, points)) in series.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            chart
+                .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))
+                .map_err(draw_err(path))?
+                .label(label.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(draw_err(path))?;
+        root.present().map_err(draw_err(path))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|source| CliError::Output {
+        path: path.to_path_buf(),
+        source,
+    })
+}

@@ -72,7 +72,8 @@ impl MetricsRow {
         )
     }
 
-    fn parse(line: &str) -> Option<Self> {
+    /// Parses a row written by [`MetricsFile`].
+    pub fn parse(line: &str) -> Option<Self> {
         let f: Vec<&str> = line.split(',').collect();
         if f.len() != 8 {
             return None;

@@ -306,3 +306,54 @@ fn the_tiny_preset_runs_on_wgpu() {
     ok(&o);
     assert_eq!(summary(&out)["backend"], "wgpu");
 }
+
+#[test]
+fn bench_writes_json_markdown_and_plots() {
+    let out = scratch("bench");
+    let o = hf(&[
+        "bench",
+        "--quick",
+        "--skip-macro",
+        "--backend",
+        "ndarray",
+        "--repeats",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    ok(&o);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("bench.json")).unwrap()).unwrap();
+    let micro = report["micro"].as_array().unwrap();
+    assert_eq!(micro.len(), 2, "CURVES autoencoder and RNN at batch 100");
+    for m in micro {
+        assert_eq!(m["backend"], "ndarray");
+        for op in ["gradient", "gauss_newton", "hessian", "preconditioner", "cg_iteration"] {
+            assert!(m[op]["median_s"].as_f64().unwrap() > 0.0, "{op}");
+        }
+        assert!(m["gn_over_gradient"].as_f64().unwrap() > 0.5);
+    }
+    assert!(report["skipped"].as_array().unwrap().is_empty());
+    let md = std::fs::read_to_string(out.join("bench.md")).unwrap();
+    assert!(md.contains("| ndarray | curves-autoencoder |"), "{md}");
+
+    let out = scratch("bench-macro");
+    let o = hf(&[
+        "bench",
+        "--quick",
+        "--skip-micro",
+        "--macro-backend",
+        "ndarray",
+        "--budget",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    ok(&o);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("bench.json")).unwrap()).unwrap();
+    let runs = report["macro_results"][0]["runs"].as_array().unwrap();
+    let methods: Vec<&str> = runs.iter().map(|r| r["method"].as_str().unwrap()).collect();
+    assert_eq!(methods, ["hf", "adam", "adam", "adam", "sgd"]);
+    assert!(out.join("curves-small-ndarray.png").is_file());
+}

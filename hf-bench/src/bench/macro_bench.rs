@@ -1,0 +1,163 @@
+//! Macro-benchmarks: HF against Adam (with a small learning-rate sweep) and SGD with
+//! momentum on the same preset, from the same initialization, for the same wall-time
+//! budget. Methods are compared on the held-out error, which every method evaluates
+//! the same way (the first-order methods' training objective is a minibatch value).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::preset::Preset;
+use crate::progress::Verbosity;
+use crate::records::MetricsRow;
+use crate::settings::RunConfig;
+use crate::train::{OptimizerKind, RunOptions};
+
+/// One method's run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MethodRun {
+    /// `hf`, `adam` or `sgd`.
+    pub method: String,
+    /// Learning rate (first-order methods).
+    pub learning_rate: Option<f64>,
+    /// Iterations or steps done within the budget.
+    pub iterations: usize,
+    /// Held-out error at the end.
+    pub final_held_out: f64,
+    /// Best held-out error seen.
+    pub best_held_out: f64,
+    /// Seconds of training until the held-out error first reached the target.
+    pub time_to_target_s: Option<f64>,
+    /// `(seconds of training, held-out error)` at each evaluation.
+    pub curve: Vec<(f64, f64)>,
+}
+
+/// All methods on one preset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MacroResult {
+    /// The preset.
+    pub preset: String,
+    /// The backend.
+    pub backend: String,
+    /// Wall-time budget per method, seconds of training.
+    pub budget_s: f64,
+    /// The held-out measure.
+    pub measure: String,
+    /// The target: the best held-out error the best Adam run reached.
+    pub target: f64,
+    /// Every run.
+    pub runs: Vec<MethodRun>,
+}
+
+fn read_rows(dir: &Path) -> Vec<MetricsRow> {
+    std::fs::read_to_string(dir.join("metrics.csv"))
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .filter_map(MetricsRow::parse)
+        .collect()
+}
+
+/// Runs the comparison on `preset` with backend `B`, writing each run under `out`.
+pub fn run<B: burn::prelude::Backend>(
+    preset: Preset,
+    backend: &str,
+    device: &B::Device,
+    dtype: burn::tensor::DType,
+    budget_s: f64,
+    adam_rates: &[f64],
+    sgd_rates: &[f64],
+    out: &Path,
+) -> Result<MacroResult> {
+    let mut methods: Vec<(OptimizerKind, Option<f64>)> = vec![(OptimizerKind::Hf, None)];
+    methods.extend(adam_rates.iter().map(|&lr| (OptimizerKind::Adam, Some(lr))));
+    methods.extend(sgd_rates.iter().map(|&lr| (OptimizerKind::Sgd, Some(lr))));
+    let mut runs = Vec::new();
+    let mut measure = String::new();
+    for (optimizer, lr) in methods {
+        let mut cfg: RunConfig = preset.defaults();
+        cfg.iterations = 1_000_000;
+        cfg.time_budget_s = Some(budget_s);
+        cfg.checkpoint_every = 0;
+        if optimizer != OptimizerKind::Hf {
+            // Minibatches for the first-order methods, evaluated every 20 steps.
+            cfg.batches.gradient = 100;
+            cfg.batches.curvature = 100;
+            cfg.eval_every = 20;
+        }
+        if let Some(lr) = lr {
+            cfg.adam.learning_rate = lr;
+            cfg.sgd.learning_rate = lr;
+        }
+        let name = match (optimizer, lr) {
+            (OptimizerKind::Hf, _) => "hf".to_string(),
+            (OptimizerKind::Adam, Some(lr)) => format!("adam-{lr:e}"),
+            (_, lr) => format!("sgd-{:e}", lr.unwrap_or_default()),
+        };
+        let dir = out.join(format!("{}-{name}", preset_name(preset)));
+        std::fs::create_dir_all(&dir).map_err(|source| crate::error::CliError::Output {
+            path: dir.clone(),
+            source,
+        })?;
+        let opts = RunOptions {
+            preset,
+            backend: backend.to_string(),
+            optimizer,
+            seed: 1,
+            out: dir.clone(),
+            resume: false,
+            verbosity: Verbosity::Quiet,
+            config: cfg,
+        };
+        let experiment = preset.experiment(None, crate::preset::DEFAULT_SEQ_LEN)?;
+        let summary = crate::setup::run::<B>(&opts, experiment, device, dtype)?;
+        measure = summary.held_out_measure.clone();
+        let curve: Vec<(f64, f64)> = read_rows(&dir)
+            .iter()
+            .filter(|r| r.held_out_error.is_finite())
+            .map(|r| (r.wall_time_s, r.held_out_error))
+            .collect();
+        let best = curve.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+        runs.push(MethodRun {
+            method: name_of(optimizer).into(),
+            learning_rate: lr,
+            iterations: summary.iterations,
+            final_held_out: summary.held_out_error,
+            best_held_out: best,
+            time_to_target_s: None,
+            curve,
+        });
+    }
+    let target = runs
+        .iter()
+        .filter(|r| r.method == "adam")
+        .map(|r| r.best_held_out)
+        .fold(f64::INFINITY, f64::min);
+    for r in &mut runs {
+        r.time_to_target_s = r.curve.iter().find(|p| p.1 <= target).map(|p| p.0);
+    }
+    Ok(MacroResult {
+        preset: preset_name(preset),
+        backend: backend.to_string(),
+        budget_s,
+        measure,
+        target,
+        runs,
+    })
+}
+
+fn name_of(o: OptimizerKind) -> &'static str {
+    match o {
+        OptimizerKind::Hf => "hf",
+        OptimizerKind::Adam => "adam",
+        OptimizerKind::Sgd => "sgd",
+    }
+}
+
+/// A preset's command-line name.
+pub fn preset_name(p: Preset) -> String {
+    clap::ValueEnum::to_possible_value(&p)
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default()
+}

@@ -1,0 +1,65 @@
+//! `hf bench`: what each piece costs on each backend (micro), and whether HF beats
+//! first-order training at equal wall time (macro).
+
+pub mod macro_bench;
+pub mod micro;
+pub mod report;
+
+use serde::{Deserialize, Serialize};
+
+/// Which backends to measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum BenchBackend {
+    /// burn-flex, f32.
+    Flex,
+    /// burn-ndarray, f32.
+    Ndarray,
+    /// burn-ndarray, f64.
+    NdarrayF64,
+    /// burn-wgpu, f32.
+    Wgpu,
+}
+
+impl BenchBackend {
+    /// The name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            BenchBackend::Flex => "flex",
+            BenchBackend::Ndarray => "ndarray",
+            BenchBackend::NdarrayF64 => "ndarray-f64",
+            BenchBackend::Wgpu => "wgpu",
+        }
+    }
+}
+
+/// A backend that could not be measured, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Skipped {
+    /// The backend.
+    pub backend: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Whether a wgpu device answers, or why not.
+pub fn wgpu_available() -> Result<(), String> {
+    #[cfg(feature = "wgpu")]
+    {
+        use burn::prelude::*;
+        let probe = std::panic::catch_unwind(|| {
+            let t = Tensor::<burn::backend::Wgpu, 1>::from_floats([1.0, 2.0], &Default::default());
+            t.sum().into_scalar()
+        });
+        match probe {
+            Ok(s) if (s - 3.0).abs() < 1e-6 => Ok(()),
+            _ => Err(
+                "no wgpu adapter (no Vulkan, Metal or DX12 driver; on Debian: mesa-vulkan-drivers libvulkan1)".into(),
+            ),
+        }
+    }
+    #[cfg(not(feature = "wgpu"))]
+    {
+        Err("this hf was built without the wgpu feature".into())
+    }
+}

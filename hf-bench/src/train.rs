@@ -12,7 +12,7 @@ use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
 use hf_burn::{lift, scalar, BatchSource, BurnProblem, Evaluator, Inner, Loss, MatchingLoss, Network, ParamVector};
-use hf_core::{HessianFree, StepOutcome};
+use hf_core::{HessianFree, HfState, StepOutcome};
 
 use crate::checkpoint::{self, Checkpoint, CheckpointMeta};
 use crate::error::{CliError, Result};
@@ -146,32 +146,24 @@ where
     let mut metrics = MetricsFile::open(&opts.out, done)?;
     let progress = Progress::new(cfg.iterations, done, opts.verbosity);
     let budget = cfg.time_budget_s.map(Duration::from_secs_f64);
-    let save = |problem: &BurnProblem<B, N, Loss, Box<dyn BatchSource<B, D>>, D>,
-                theta: &ParamVector<B>,
-                warm: Option<&ParamVector<B>>,
-                iteration: usize,
-                damping: f64,
-                radius: f64,
-                failures: usize,
-                products: usize,
-                elapsed: Duration| {
+    let save = |problem: &BurnProblem<B, N, Loss, Box<dyn BatchSource<B, D>>, D>, state: &HfState<ParamVector<B>>| {
         Checkpoint {
             meta: CheckpointMeta {
                 preset: preset.clone(),
                 optimizer: optimizer.clone(),
                 seed: opts.seed,
                 parameters,
-                iteration,
-                damping,
-                radius,
-                consecutive_failures: failures,
-                curvature_products: products,
-                elapsed_s: elapsed.as_secs_f64(),
+                iteration: state.iteration,
+                damping: state.damping,
+                radius: state.radius,
+                consecutive_failures: state.consecutive_failures,
+                curvature_products: state.curvature_products,
+                elapsed_s: state.elapsed.as_secs_f64(),
                 source_rng: problem.source().rng_state(),
-                has_warm_start: warm.is_some(),
+                has_warm_start: state.warm_start.is_some(),
             },
-            theta: theta.to_vec(),
-            warm_start: warm.map(|w| w.to_vec()),
+            theta: state.theta.to_vec(),
+            warm_start: state.warm_start.as_ref().map(|w| w.to_vec()),
         }
         .save(&ckpt_path)
     };
@@ -211,17 +203,7 @@ where
                 metrics.push(row)?;
                 let periodic = cfg.checkpoint_every > 0 && state.iteration.is_multiple_of(cfg.checkpoint_every);
                 if periodic {
-                    save(
-                        &problem,
-                        &state.theta,
-                        state.warm_start.as_ref(),
-                        state.iteration,
-                        state.damping,
-                        state.radius,
-                        state.consecutive_failures,
-                        state.curvature_products,
-                        state.elapsed,
-                    )?;
+                    save(&problem, &state)?;
                 }
                 if rec.outcome == StepOutcome::Converged {
                     break "converged";
@@ -230,17 +212,7 @@ where
                     break "too_many_failures";
                 }
             };
-            save(
-                &problem,
-                &state.theta,
-                state.warm_start.as_ref(),
-                state.iteration,
-                state.damping,
-                state.radius,
-                state.consecutive_failures,
-                state.curvature_products,
-                state.elapsed,
-            )?;
+            save(&problem, &state)?;
             done = state.iteration;
             elapsed = state.elapsed;
             products = state.curvature_products;

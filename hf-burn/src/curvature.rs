@@ -120,7 +120,7 @@ impl<'a, B: Backend, N: Network<D>, L: MatchingLoss, const D: usize, J: JvpStrat
         let Some(at_theta) = &self.outputs_at_theta else {
             return self.evaluator.hvp(&self.theta, &self.batch, v);
         };
-        let jv = self.evaluator.jvp(&self.theta, v, input)?;
+        let jv = self.evaluator.jvp(&self.theta, v, input, self.structural.is_some())?;
         let w_z = match self.kind {
             CurvatureKind::EmpiricalFisher => {
                 // R_i u_i = r_i (r_iᵀ u_i).

@@ -181,11 +181,17 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize, J: JvpStrategy>
         Ok((value, ParamVector::new(g)))
     }
 
-    /// `J v` for the outputs (and hidden states) at `theta`.
-    pub fn jvp(&self, theta: &ParamVector<B>, v: &ParamVector<B>, input: &Tensor<B, D>) -> Result<Outputs<B>> {
+    /// `J v` for the outputs at `theta`, and for the hidden states when `hidden` is set.
+    pub fn jvp(
+        &self,
+        theta: &ParamVector<B>,
+        v: &ParamVector<B>,
+        input: &Tensor<B, D>,
+        hidden: bool,
+    ) -> Result<Outputs<B>> {
         self.check(theta)?;
         self.check(v)?;
-        catch_double_backward(|| self.jvp.jvp(&self.templates, theta.tensor(), v.tensor(), input))
+        catch_double_backward(|| self.jvp.jvp(&self.templates, theta.tensor(), v.tensor(), input, hidden))
     }
 
     /// `Jᵀ w = J_zᵀ w_z + J_hᵀ w_h` at `theta`: one backward pass.

@@ -11,13 +11,15 @@ use crate::network::{Network, Outputs};
 
 /// Computes `J v` for the outputs (and hidden states) of a network at `θ`.
 pub trait JvpStrategy: Clone + Send + Sync + 'static {
-    /// `J v` for every output of the network (same shapes as [`Outputs`]).
+    /// `J v` for the network's outputs (same shapes as [`Outputs`]), and for its hidden
+    /// states too when `hidden` is set (structural damping needs them; nothing else does).
     fn jvp<B: Backend, N: Network<D>, const D: usize>(
         &self,
         templates: &Templates<B, N, D>,
         theta: &Tensor<B, 1>,
         v: &Tensor<B, 1>,
         input: &Tensor<B, D>,
+        hidden: bool,
     ) -> Result<Outputs<B>>;
 }
 
@@ -38,6 +40,7 @@ impl JvpStrategy for DoubleBackward {
         theta: &Tensor<B, 1>,
         v: &Tensor<B, 1>,
         input: &Tensor<B, D>,
+        hidden: bool,
     ) -> Result<Outputs<B>> {
         let theta_o: Tensor<Outer<B>, 1> = lift2(theta.clone()).require_grad();
         let out = templates.forward_outer(&theta_o, lift2(input.clone()))?;
@@ -47,7 +50,7 @@ impl JvpStrategy for DoubleBackward {
             lift(t.clone().inner().inner().zeros_like()).require_grad()
         };
         let u_z = dummy(&out.z);
-        let u_h = out.hidden.as_ref().map(dummy);
+        let u_h = out.hidden.as_ref().filter(|_| hidden).map(dummy);
         let mut s = (out.z * Tensor::from_inner(u_z.clone())).sum();
         if let (Some(h), Some(u)) = (out.hidden, &u_h) {
             s = s + (h * Tensor::from_inner(u.clone())).sum();

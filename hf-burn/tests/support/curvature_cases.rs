@@ -191,9 +191,7 @@ fn loss_hessians_match_finite_differences_of_output_gradients() {
         let (gp, gm) = (grad(h), grad(-h));
         let want: Vec<f64> = gp.iter().zip(&gm).map(|(a, b)| (a - b) / (2.0 * h)).collect();
         assert!(rel_err(&got, &want) < 1e-7, "{kind}");
-        // S Sᵀ u = H u for the square-root factor: check ⟨S v, S v⟩ = vᵀ H v per case
-        // through SᵀS… by symmetry only S Sᵀ matters; test via ‖Sᵀ…‖ is not possible
-        // without Sᵀ, so check H = S Sᵀ on unit vectors instead.
+        // The square-root factor: S Sᵀ = H, column by column from S applied to unit vectors.
         for j in 0..k {
             let e: Vec<f64> = (0..n * k).map(|q| if q % k == j { 1.0 } else { 0.0 }).collect();
             let he = host(loss.hessian_product(tensor(z.clone(), [n, k]), tensor(e.clone(), [n, k])));
@@ -310,10 +308,8 @@ fn chapelle_erhan_diagonal_is_exact_for_one_output_row_and_unbiased_otherwise() 
         let ev = Evaluator::new(MlpSpec, loss, &device()).unwrap();
         let theta = random_theta(&ev, &mut rng);
         let p = theta.len();
-        // One case: (Jᵀ S v)² has no cross terms between cases; with the ±1 signs of
-        // a two-output row the cross term between the outputs remains, so average two
-        // sign patterns that cancel it: v and v with the second sign flipped come
-        // with equal probability, and 400 samples estimate within a few percent.
+        // One case with two outputs: (Jᵀ S v)² still has a cross term between the outputs,
+        // zero in expectation over the signs; 400 samples estimate within 10%.
         let b = mlp_batch(1, kind, &mut rng);
         let (_, _, jz, _) = fd_jacobian(&ev, &theta, &b.input);
         let z = host(ev.outputs(&vector(theta.clone()), b.input.clone()).unwrap().z);

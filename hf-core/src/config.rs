@@ -24,7 +24,8 @@ pub enum Mode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RhoModel {
-    /// `q(p)` without the damping term (the L2 term kept), as in Martens' code. The default.
+    /// `q(p)` without the damping terms, Tikhonov and structural (the L2 term kept), as
+    /// in Martens' code ([`CurvatureOperator::damping_energy`](crate::CurvatureOperator::damping_energy)). The default.
     #[default]
     Undamped,
     /// `q(p)` with the damping term `½λ‖p‖²`, as in some later implementations.

@@ -352,6 +352,25 @@ impl<V: Vector> HessianFree<V> {
         Ok(if f.is_finite() { f } else { f64::INFINITY })
     }
 
+    /// The model value that `ρ` divides by: the damped `q(p)` itself, or the undamped
+    /// one, `q(p) − ½ pᵀ D p` with `D` all of the operator's damping (Tikhonov and, for
+    /// RNNs, structural), so that `ρ` compares the objective with its own model. The
+    /// operator is rebuilt for this: it borrows the problem, which the backtracking
+    /// and the line search need in between; the cost is one `J v` at most.
+    fn rho_model_value<P: Problem<Vector = V>>(
+        &self,
+        problem: &mut P,
+        theta: &V,
+        lambda: f64,
+        damped: f64,
+        p: &V,
+    ) -> Result<f64> {
+        Ok(match self.config.rho_model {
+            RhoModel::Damped => damped,
+            RhoModel::Undamped => damped - 0.5 * problem.curvature(theta, lambda)?.damping_energy(p)?,
+        })
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn damped_update<P: Problem<Vector = V>>(
         &mut self,
@@ -387,10 +406,7 @@ impl<V: Vector> HessianFree<V> {
         let p = chosen.step;
 
         // ρ on the curvature batch, against the damped or undamped model.
-        let q = match cfg.rho_model {
-            RhoModel::Damped => chosen.model_value,
-            RhoModel::Undamped => chosen.model_value - 0.5 * lambda * p.dot(&p),
-        };
+        let q = self.rho_model_value(problem, &theta, lambda, chosen.model_value, &p)?;
         let fc1 = self.objective_at(problem, &theta, 1.0, &p, Batch::Curvature)?;
         let rho = if q < 0.0 { (fc1 - fc0) / q } else { f64::NAN };
         record.rho = rho;
@@ -437,10 +453,7 @@ impl<V: Vector> HessianFree<V> {
         let tr = self.config.trust_region;
         let p = outcome.step;
         record.chosen_iterate = outcome.iterations;
-        let q = match self.config.rho_model {
-            RhoModel::Damped => outcome.model_value,
-            RhoModel::Undamped => outcome.model_value - 0.5 * state.damping * p.dot(&p),
-        };
+        let q = self.rho_model_value(problem, &state.theta, state.damping, outcome.model_value, &p)?;
         let fc1 = self.objective_at(problem, &state.theta, 1.0, &p, Batch::Curvature)?;
         let rho = if q < 0.0 { (fc1 - fc0) / q } else { f64::NAN };
         record.rho = rho;

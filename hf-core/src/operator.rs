@@ -26,6 +26,20 @@ pub trait CurvatureOperator<V> {
 
     /// Computes `(B + λI) v`.
     fn apply(&self, v: &V) -> Result<V>;
+
+    /// `vᵀ D v` for the damping part `D` of [`apply`](Self::apply): what the undamped
+    /// model leaves out when the reduction ratio `ρ` is measured against it.
+    ///
+    /// The default is Tikhonov damping alone, `λ‖v‖²`. An operator that adds more
+    /// damping, such as structural damping's `μλ J_Sᵀ D_S J_S` (Martens & Sutskever
+    /// 2011), overrides this so that `ρ` compares the objective with the model of the
+    /// objective, not of the damped objective.
+    fn damping_energy(&self, v: &V) -> Result<f64>
+    where
+        V: Vector,
+    {
+        Ok(self.damping() * v.dot(v))
+    }
 }
 
 /// A dense symmetric matrix as a curvature operator, for tests and small problems.
@@ -114,6 +128,11 @@ impl<V: Vector> CurvatureOperator<V> for L2Regularized<'_, V> {
         let mut out = self.inner.apply(v)?;
         out.axpy(self.weight, v);
         Ok(out)
+    }
+
+    /// The inner operator's: the L2 term is part of the objective, not damping.
+    fn damping_energy(&self, v: &V) -> Result<f64> {
+        self.inner.damping_energy(v)
     }
 }
 

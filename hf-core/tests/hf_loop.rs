@@ -233,8 +233,9 @@ fn gauss_newton_least_squares_reaches_the_known_parameters() {
     for (got, want) in state.theta.iter().zip(truth) {
         assert!((got - want).abs() < 1e-5, "{:?} vs {truth:?}", state.theta);
     }
-    // The last iteration stops at the gradient check, before building the curvature.
-    assert_eq!(problem.curvature_calls, report.iterations - 1);
+    // Twice an iteration: for CG, and for ρ's undamped model (the damping energy of
+    // the chosen step). The last iteration stops at the gradient check, before either.
+    assert_eq!(problem.curvature_calls, 2 * (report.iterations - 1));
 }
 
 #[test]
@@ -620,4 +621,92 @@ fn config_round_trips_through_json_and_rejects_unknown_fields() {
     let back: HfConfig = serde_json::from_str(&text).unwrap();
     assert_eq!(back, cfg);
     assert!(serde_json::from_str::<HfConfig>(r#"{ "initial_dampign": 1.0 }"#).is_err());
+}
+
+/// A quadratic `f(x) = ½ xᵀ A x − bᵀ x` whose operator carries, besides `λI`, an extra
+/// damping term `μλ S` (the shape of structural damping: PSD, growing with `λ`).
+struct ExtraDamped {
+    a: Vec<f64>,
+    b: Vec<f64>,
+    s: Vec<f64>,
+    mu: f64,
+}
+
+struct ExtraDampedOperator<'a> {
+    problem: &'a ExtraDamped,
+    damping: f64,
+}
+
+impl CurvatureOperator<Vec<f64>> for ExtraDampedOperator<'_> {
+    fn dim(&self) -> usize {
+        self.problem.b.len()
+    }
+    fn damping(&self) -> f64 {
+        self.damping
+    }
+    fn apply(&self, v: &Vec<f64>) -> Result<Vec<f64>> {
+        let (n, p) = (v.len(), self.problem);
+        Ok((0..n)
+            .map(|i| {
+                let av: f64 = (0..n).map(|j| p.a[i * n + j] * v[j]).sum();
+                av + self.damping * v[i] + p.mu * self.damping * p.s[i] * v[i]
+            })
+            .collect())
+    }
+    fn damping_energy(&self, v: &Vec<f64>) -> Result<f64> {
+        let p = self.problem;
+        Ok(v.iter()
+            .zip(&p.s)
+            .map(|(x, s)| self.damping * x * x * (1.0 + p.mu * s))
+            .sum())
+    }
+}
+
+impl Problem for ExtraDamped {
+    type Vector = Vec<f64>;
+    fn objective(&mut self, x: &Vec<f64>, _: Batch) -> Result<f64> {
+        let n = x.len();
+        let quad: f64 = (0..n)
+            .map(|i| x[i] * (0..n).map(|j| self.a[i * n + j] * x[j]).sum::<f64>())
+            .sum();
+        Ok(0.5 * quad - x.iter().zip(&self.b).map(|(x, b)| x * b).sum::<f64>())
+    }
+    fn gradient(&mut self, x: &Vec<f64>) -> Result<(f64, Vec<f64>)> {
+        let n = x.len();
+        let g = (0..n)
+            .map(|i| (0..n).map(|j| self.a[i * n + j] * x[j]).sum::<f64>() - self.b[i])
+            .collect();
+        Ok((self.objective(x, Batch::Gradient)?, g))
+    }
+    fn curvature<'a>(&'a mut self, _: &Vec<f64>, damping: f64) -> Result<Box<dyn CurvatureOperator<Vec<f64>> + 'a>> {
+        Ok(Box::new(ExtraDampedOperator { problem: self, damping }))
+    }
+}
+
+#[test]
+fn rho_against_the_undamped_model_leaves_out_every_damping_term() {
+    // On a quadratic objective the undamped model is exact: f(x + p) − f(x) = q₀(p)
+    // for every p, so ρ must be 1 whatever damping shaped the step. Leaving the extra
+    // term in the model (subtracting only ½λ‖p‖²) makes ρ > 1 and λ fall too fast.
+    let mut rng = Rng::new(41);
+    let n = 6;
+    let a = common::symmetric_with_spectrum(&[0.5, 1.0, 2.0, 3.0, 5.0, 8.0], &mut rng);
+    let mut problem = ExtraDamped {
+        a,
+        b: rng.normal_vec(n),
+        s: (0..n).map(|i| 1.0 + i as f64).collect(),
+        mu: 3.0,
+    };
+    let mut hf = HessianFree::new(HfConfig {
+        initial_damping: 2.0,
+        preconditioner: PreconditionerKind::Identity,
+        ..Default::default()
+    })
+    .unwrap();
+    let mut state = hf.init(rng.normal_vec(n));
+    for _ in 0..3 {
+        let record = hf.step(&mut problem, &mut state, &mut ()).unwrap();
+        assert_eq!(record.outcome, StepOutcome::Accepted);
+        assert!((record.rho - 1.0).abs() < 1e-9, "ρ = {}", record.rho);
+    }
 }

@@ -29,10 +29,16 @@ pub enum CurvatureKind {
 
 /// Structural damping (Martens & Sutskever 2011): adds `μ λ J_Sᵀ D_S J_S / R` to the
 /// curvature, where `J_S` is the Jacobian of the hidden states (the network's
-/// [`Outputs::hidden`], `R` rows), and `D_S = I` (a squared-error distance on the
-/// states, averaged like the objective). The
-/// term grows and shrinks with the damping `λ`. Composes with the Gauss-Newton and
-/// Fisher operators, whose `J v` pass computes `J_S v` at no extra cost.
+/// [`Outputs::hidden`]), `D_S = I` (a squared-error distance on the states) and `R`
+/// the number of output rows, the same count the objective is averaged over. The term
+/// grows and shrinks with the damping `λ`. Composes with the Gauss-Newton and Fisher
+/// operators, whose `J v` pass computes `J_S v` at no extra cost.
+///
+/// Normalizing by the output rows, not by the hidden-state rows (cases × time steps),
+/// is what keeps `μ` meaning what it means in the paper whatever the sequence length:
+/// Sutskever's code divides the loss and the structural term by the same count. The
+/// reduction ratio `ρ` leaves the term out of the undamped model
+/// ([`CurvatureOperator::damping_energy`](hf_core::CurvatureOperator::damping_energy)).
 ///
 /// # References
 /// - J. Martens and I. Sutskever, "Learning recurrent neural networks with Hessian-free
@@ -44,10 +50,9 @@ pub struct StructuralDamping {
 }
 
 impl StructuralDamping {
-    /// `μλ D_S u / R`.
-    fn apply<B: Backend>(&self, lambda: f64, u: Tensor<B, 2>) -> Tensor<B, 2> {
-        let rows = u.dims()[0];
-        u.mul_scalar(self.mu * lambda / rows as f64)
+    /// The weight `μλ / R` of `D_S` for `rows` output rows.
+    fn weight(&self, lambda: f64, rows: usize) -> f64 {
+        self.mu * lambda / rows as f64
     }
 }
 
@@ -134,7 +139,7 @@ impl<'a, B: Backend, N: Network<D>, L: MatchingLoss, const D: usize, J: JvpStrat
         let w = Outputs {
             z: w_z.div_scalar(rows as f64),
             hidden: match (self.structural, jv.hidden) {
-                (Some(sd), Some(h)) => Some(sd.apply(self.damping, h)),
+                (Some(sd), Some(h)) => Some(h.mul_scalar(sd.weight(self.damping, rows))),
                 _ => None,
             },
         };
@@ -158,5 +163,20 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize, J: JvpStrategy>
         let mut out = self.curvature_product(v)?;
         hf_core::Vector::axpy(&mut out, self.damping, v);
         Ok(out)
+    }
+
+    /// `λ‖v‖²`, plus `μλ ‖J_S v‖² / R` with structural damping (one `J v` pass).
+    fn damping_energy(&self, v: &ParamVector<B>) -> hf_core::Result<f64> {
+        hf_core::check_dim("CurvatureProduct::damping_energy", self.dim(), hf_core::Vector::len(v))?;
+        let tikhonov = self.damping * hf_core::Vector::dot(v, v);
+        let (Some(sd), Some(at_theta)) = (self.structural, &self.outputs_at_theta) else {
+            return Ok(tikhonov);
+        };
+        let jv = self.evaluator.jvp(&self.theta, v, &self.batch.input, true)?;
+        let Some(js_v) = jv.hidden else {
+            return Ok(tikhonov);
+        };
+        let rows = at_theta.dims()[0];
+        Ok(tikhonov + sd.weight(self.damping, rows) * crate::backend::scalar(js_v.powi_scalar(2).sum()))
     }
 }

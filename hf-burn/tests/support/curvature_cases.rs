@@ -162,16 +162,27 @@ fn structural_damping_adds_the_hidden_state_term() {
     let v = rng.normals(p, 1.0);
     let got = op.apply(&vector(v.clone())).unwrap().to_vec();
     let gn = explicit_gn_product("squared", &z, &jz, 2, p, b.target.dims()[0], &v);
-    // μλ J_Sᵀ J_S v / R_S, averaged over the hidden-state rows (3 units each) like the objective.
-    let hidden_rows = rh / 3;
+    // μλ J_Sᵀ J_S v / R over the R output rows, the count the objective is averaged
+    // over (not the cases × steps hidden rows): μ then means the same at every length.
+    let output_rows = b.target.dims()[0];
+    assert_ne!(output_rows, rh / 3, "the test must tell the two counts apart");
     let jsv: Vec<f64> = (0..rh).map(|r| (0..p).map(|c| jh[r * p + c] * v[c]).sum()).collect();
+    let weight = mu * lambda / output_rows as f64;
     let want: Vec<f64> = (0..p)
         .map(|c| {
-            let sd = (0..rh).map(|r| jh[r * p + c] * jsv[r]).sum::<f64>() * mu * lambda / hidden_rows as f64;
+            let sd = (0..rh).map(|r| jh[r * p + c] * jsv[r]).sum::<f64>() * weight;
             gn[c] + sd + lambda * v[c]
         })
         .collect();
     assert!(rel_err(&got, &want) < 1e-6, "{}", rel_err(&got, &want));
+
+    // What ρ's undamped model leaves out: λ‖v‖² + μλ‖J_S v‖² / R.
+    let energy = hf_core::CurvatureOperator::damping_energy(&op, &vector(v.clone())).unwrap();
+    let want_energy = lambda * v.iter().map(|x| x * x).sum::<f64>() + weight * jsv.iter().map(|x| x * x).sum::<f64>();
+    assert!(
+        (energy - want_energy).abs() < 1e-6 * want_energy,
+        "{energy} vs {want_energy}"
+    );
 }
 
 #[test]

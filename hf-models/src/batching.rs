@@ -195,9 +195,28 @@ impl<B: Backend> TaskSource<B> {
         })
     }
 
-    /// A fresh batch of `cases` sequences on the device, with its host copy.
+    /// A fresh batch of `cases` sequences of one length drawn from the task's range.
     pub fn fresh(&mut self, cases: usize) -> Result<DataBatch<B, 3>> {
         let b = self.task.generate(cases, &mut self.rng)?;
+        self.to_device(b)
+    }
+
+    /// A test set of about `cases` fresh sequences that spans the task's lengths: one
+    /// batch per length of [`TaskSpec::test_lengths`], the cases split evenly (at
+    /// least one each).
+    pub fn test_set(&mut self, cases: usize) -> Result<Vec<DataBatch<B, 3>>> {
+        let lengths = self.task.test_lengths();
+        let per_length = cases.div_ceil(lengths.len()).max(1);
+        lengths
+            .into_iter()
+            .map(|steps| {
+                let b = self.task.generate_with_length(per_length, steps, &mut self.rng)?;
+                self.to_device(b)
+            })
+            .collect()
+    }
+
+    fn to_device(&self, b: crate::pathological::SequenceBatch) -> Result<DataBatch<B, 3>> {
         let din = self.task.input_dim();
         let dout = self.task.output_dim();
         let f64s = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<_>>();

@@ -27,7 +27,8 @@ pub struct TanhRnn<B: Backend> {
 }
 
 /// A tanh RNN `h_t = tanh(x_t W_in + h_{t−1} W_rec + b)`, `z_t = h_t W_out + c`, with
-/// outputs at the last `output_steps` time steps and its hidden states exposed for
+/// outputs at the last `output_steps` time steps (all of them when `output_steps` is at
+/// least the sequence length) and its hidden states exposed for
 /// structural damping.
 ///
 /// Inputs are `[cases, steps, inputs]`; outputs are case-major rows
@@ -50,19 +51,26 @@ pub struct RnnSpec {
 }
 
 impl RnnSpec {
-    /// Martens & Sutskever's sparse initialization: 15 incoming connections per unit
-    /// from `N(0, 1)`, input-to-hidden weights scaled by `0.25`, biases and the initial
-    /// state zero.
+    /// Martens & Sutskever's sparse initialization as Sutskever's code does it: 15
+    /// incoming connections per unit with weights from `N(0, 1/15)` (so that the
+    /// recurrent matrix's spectral radius is near 1 by the circular law, and the tanh
+    /// units start in their linear range), input-to-hidden weights scaled by `0.25`
+    /// more, biases and the initial state zero.
+    ///
+    /// Unscaled `N(0, 1)` weights would give a spectral radius of about `√15 ≈ 3.9`:
+    /// saturated units and exploding linearized dynamics, which HF cannot recover
+    /// from on the long-range tasks.
     pub fn sparse_init<B: Backend>(&self, seed: u64, device: &B::Device, dtype: burn::tensor::DType) -> TanhRnn<B> {
         let mut rng = SplitMix64::new(seed);
         let (i, h, o) = (self.inputs, self.hidden, self.outputs);
+        let scale = 1.0 / (SPARSE_CONNECTIONS as f64).sqrt();
         let mut matrix = |fan_in: usize, fan_out: usize, scale: f64| {
             let w = sparse_weights(fan_in, fan_out, SPARSE_CONNECTIONS, scale, &mut rng);
             Param::from_tensor(tensor_from_f64(w, [fan_in, fan_out], device, dtype))
         };
-        let input = matrix(i, h, 0.25);
-        let recurrent = matrix(h, h, 1.0);
-        let output = matrix(h, o, 1.0);
+        let input = matrix(i, h, 0.25 * scale);
+        let recurrent = matrix(h, h, scale);
+        let output = matrix(h, o, scale);
         let zeros = |n: usize| Param::from_tensor(tensor_from_f64(vec![0.0; n], [n], device, dtype));
         TanhRnn {
             input,
@@ -92,30 +100,33 @@ impl Network<3> for RnnSpec {
 
     fn forward<B: Backend>(&self, m: &TanhRnn<B>, x: Tensor<B, 3>) -> Outputs<B> {
         let [n, steps, inputs] = x.dims();
+        let hidden = self.hidden;
         let k = self.output_steps.clamp(1, steps);
-        // All input projections in one matmul: [n·steps, inputs] × [inputs, hidden].
-        let projected = x
-            .reshape([n * steps, inputs])
-            .matmul(m.input.val())
-            .reshape([n, steps, self.hidden]);
-        let bias = m.hidden_bias.val().unsqueeze_dim::<2>(0);
+        // Everything that does not depend on the previous state, for all steps at once:
+        // one [n·steps, inputs] × [inputs, hidden] matmul with the bias folded in. Each
+        // step of the recurrence is then one matmul, one add and one tanh.
+        let projected = (x.reshape([n * steps, inputs]).matmul(m.input.val()) + m.hidden_bias.val().unsqueeze_dim(0))
+            .reshape([n, steps, hidden]);
         let mut h = m.initial.val().unsqueeze_dim::<2>(0).repeat_dim(0, n);
         let mut states = Vec::with_capacity(steps);
         for t in 0..steps {
             let xt = projected
                 .clone()
-                .slice([0..n, t..t + 1, 0..self.hidden])
-                .reshape([n, self.hidden]);
-            h = (xt + h.matmul(m.recurrent.val()) + bias.clone()).tanh();
+                .slice([0..n, t..t + 1, 0..hidden])
+                .reshape([n, hidden]);
+            h = (xt + h.matmul(m.recurrent.val())).tanh();
             states.push(h.clone());
         }
-        let last: Vec<Tensor<B, 2>> = states[steps - k..].to_vec();
-        let out_rows = Tensor::stack::<3>(last, 1).reshape([n * k, self.hidden]);
+        let states = Tensor::stack::<3>(states, 1);
+        // All output steps in one [n·k, hidden] × [hidden, outputs] matmul.
+        let out_rows = states
+            .clone()
+            .slice([0..n, steps - k..steps, 0..hidden])
+            .reshape([n * k, hidden]);
         let z = out_rows.matmul(m.output.val()) + m.output_bias.val().unsqueeze_dim(0);
-        let hidden = Tensor::stack::<3>(states, 1).reshape([n * steps, self.hidden]);
         Outputs {
             z,
-            hidden: Some(hidden),
+            hidden: Some(states.reshape([n * steps, hidden])),
         }
     }
 }

@@ -53,10 +53,10 @@ fn tasks_have_the_declared_shapes_and_are_deterministic() {
         assert_eq!(b.inputs.len(), 7 * b.steps * spec.input_dim(), "{task:?}");
         assert_eq!(
             b.targets.len(),
-            7 * spec.rows_per_case() * spec.output_dim(),
+            7 * spec.rows_per_case(b.steps) * spec.output_dim(),
             "{task:?}"
         );
-        assert_eq!(b.rows_per_case, spec.rows_per_case());
+        assert_eq!(b.rows_per_case, spec.rows_per_case(b.steps));
         assert_eq!(b, spec.generate(7, &mut SplitMix64::new(3)).unwrap(), "{task:?}");
         if let OutputKind::Classes(k) = spec.output_kind() {
             for row in b.targets.chunks(k) {
@@ -349,4 +349,82 @@ fn minibatches_select_consistent_rows_and_cycle_curvature_slices() {
         1
     )
     .is_err());
+}
+
+#[test]
+fn xor_reads_a_logistic_output_with_cross_entropy() {
+    let spec = TaskSpec::new(Task::Xor, 100).unwrap();
+    assert_eq!(spec.output_kind(), OutputKind::Binary);
+    assert_eq!(spec.loss(), hf_burn::Loss::LogisticCrossEntropy);
+    assert_eq!(spec.output_dim(), 1);
+    // Scored on σ(z) like a real output: within 0.04 of the bit.
+    let t = [1.0f32, 0.0];
+    assert_eq!(spec.zero_one_loss(&[0.97, 0.03], &t, 2), 0.0);
+    assert_eq!(spec.zero_one_loss(&[0.9, 0.03], &t, 2), 0.5);
+}
+
+#[test]
+fn temporal_order_lengths_vary_over_the_range() {
+    for task in [Task::TemporalOrder2, Task::TemporalOrder3] {
+        let spec = TaskSpec::new(task, 100).unwrap();
+        assert_eq!(spec.length_range(), (100, 110));
+        let mut rng = SplitMix64::new(21);
+        let lengths: std::collections::BTreeSet<usize> =
+            (0..60).map(|_| spec.generate(2, &mut rng).unwrap().steps).collect();
+        assert!(lengths.len() >= 8, "{task:?}: lengths seen {lengths:?}");
+        assert!(lengths.iter().all(|l| (100..=110).contains(l)), "{lengths:?}");
+    }
+}
+
+#[test]
+fn random_permutation_predicts_the_next_symbol_at_every_step_and_scores_the_last() {
+    let spec = TaskSpec::new(Task::RandomPermutation, 30).unwrap();
+    let b = spec.generate(5, &mut SplitMix64::new(8)).unwrap();
+    assert_eq!(b.steps, 30);
+    assert_eq!(b.rows_per_case, 30);
+    let symbol = |row: &[f32]| row.iter().position(|&v| v == 1.0).unwrap();
+    for c in 0..5 {
+        let x: Vec<usize> = b.inputs[c * 30 * 100..(c + 1) * 30 * 100]
+            .chunks(100)
+            .map(symbol)
+            .collect();
+        let t: Vec<usize> = b.targets[c * 30 * 100..(c + 1) * 30 * 100]
+            .chunks(100)
+            .map(symbol)
+            .collect();
+        assert!(x[0] < 2 && x[1..].iter().all(|&s| (2..100).contains(&s)), "{x:?}");
+        assert_eq!(&t[..29], &x[1..], "row s predicts the symbol at s + 1");
+        assert_eq!(t[29], x[0], "the last row predicts the first symbol");
+    }
+    // Only the last row counts: wrong guesses at the unpredictable rows do not.
+    let mut y = vec![0.0f32; b.targets.len()];
+    for c in 0..5 {
+        let last = (c * 30 + 29) * 100;
+        y[last..last + 100].copy_from_slice(&b.targets[last..last + 100]);
+    }
+    assert_eq!(spec.zero_one_loss(&y, &b.targets, 5), 0.0);
+    let first_last = 29 * 100;
+    y[first_last..first_last + 100].fill(0.0);
+    y[first_last + 50] = 1.0;
+    assert_eq!(spec.zero_one_loss(&y, &b.targets, 5), 0.2);
+}
+
+#[test]
+fn test_sets_span_the_length_range() {
+    let addition = TaskSpec::new(Task::Addition, 100).unwrap();
+    assert_eq!(addition.test_lengths(), (100..=110).collect::<Vec<_>>());
+    let long = TaskSpec::new(Task::Addition, 400).unwrap();
+    let lengths = long.test_lengths();
+    assert_eq!(lengths.len(), hf_models::pathological::MAX_TEST_LENGTHS);
+    assert_eq!((lengths[0], *lengths.last().unwrap()), (400, 440));
+    assert_eq!(
+        TaskSpec::new(Task::RandomPermutation, 50).unwrap().test_lengths(),
+        vec![50]
+    );
+    let mut rng = SplitMix64::new(2);
+    assert_eq!(addition.generate_with_length(3, 107, &mut rng).unwrap().steps, 107);
+    assert!(matches!(
+        addition.generate_with_length(3, 111, &mut rng),
+        Err(DataError::InvalidParameter { .. })
+    ));
 }

@@ -4,6 +4,7 @@
 mod bench;
 mod checkpoint;
 mod error;
+mod experiment;
 mod peak_alloc;
 mod plot;
 mod preset;
@@ -43,6 +44,41 @@ enum Command {
     Train(TrainArgs),
     /// Measure what each piece costs per backend, and HF against Adam and SGD.
     Bench(BenchArgs),
+    /// Run one of the papers' studies.
+    #[command(subcommand)]
+    Experiment(ExperimentCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ExperimentCommand {
+    /// HF (structural damping) against Adam on the pathological RNN tasks, per task
+    /// and length, at equal wall time; success = held-out zero-one loss below 1%.
+    RnnTasks(RnnTasksArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct RnnTasksArgs {
+    /// Where the results go (results.md, results.json, a plot per task and length, runs/).
+    #[arg(long, default_value = "rnn-tasks")]
+    out: PathBuf,
+    /// The tasks (comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',', default_values = ["addition", "multiplication", "temporal-order2"])]
+    tasks: Vec<Preset>,
+    /// Minimum sequence lengths T (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values_t = [50])]
+    lengths: Vec<usize>,
+    /// Seconds of training per method, task and length.
+    #[arg(long, default_value_t = 300.0)]
+    budget: f64,
+    /// Adam's learning rates (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values_t = [1e-3, 1e-2])]
+    adam_rates: Vec<f64>,
+    /// The backend.
+    #[arg(long, value_enum, default_value = "flex")]
+    backend: BenchBackend,
+    /// Seed of initialization and data, the same for every method.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -400,14 +436,20 @@ fn bench(args: BenchArgs) -> Result<()> {
                         b.name()
                     );
                     let runs = args.out.join("runs");
+                    let comparison = bench::macro_bench::Comparison {
+                        preset: p,
+                        seq_len: DEFAULT_SEQ_LEN,
+                        budget_s: budget,
+                        adam_rates: &adam,
+                        sgd_rates: &sgd,
+                        success_below: None,
+                        seed: 1,
+                    };
                     let m = on_backend!(b, |B, device, dtype| bench::macro_bench::run::<B>(
-                        p,
+                        &comparison,
                         b.name(),
                         &device,
                         dtype,
-                        budget,
-                        &adam,
-                        &sgd,
                         &runs
                     ))?;
                     for r in &m.runs {
@@ -431,11 +473,93 @@ fn bench(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
+fn rnn_tasks(args: RnnTasksArgs) -> Result<()> {
+    experiment::check_tasks(&args.tasks)?;
+    if !(args.budget.is_finite() && args.budget > 0.0) {
+        return Err(CliError::Config(format!(
+            "--budget {} (allowed: finite and > 0)",
+            args.budget
+        )));
+    }
+    if let Some(lr) = args.adam_rates.iter().find(|lr| !(lr.is_finite() && **lr > 0.0)) {
+        return Err(CliError::Config(format!("--adam-rates {lr} (allowed: finite and > 0)")));
+    }
+    for &t in &args.tasks {
+        for &len in &args.lengths {
+            t.experiment(None, len)?;
+        }
+    }
+    if args.backend == BenchBackend::Wgpu {
+        bench::wgpu_available().map_err(CliError::Unsupported)?;
+    }
+    prepare_output(&args.out)?;
+    let mut study = experiment::RnnStudy {
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        threads: std::env::var("RAYON_NUM_THREADS").ok(),
+        backend: args.backend.name().into(),
+        budget_s: args.budget,
+        success_below: hf_models::pathological::SUCCESS_ERROR,
+        comparisons: Vec::new(),
+    };
+    let runs = args.out.join("runs");
+    for &task in &args.tasks {
+        for &length in &args.lengths {
+            let name = bench::macro_bench::preset_name(task);
+            println!(
+                "{name} T={length}: HF and Adam {:?}, {} s each…",
+                args.adam_rates, args.budget
+            );
+            let comparison = bench::macro_bench::Comparison {
+                preset: task,
+                seq_len: length,
+                budget_s: args.budget,
+                adam_rates: &args.adam_rates,
+                sgd_rates: &[],
+                success_below: Some(study.success_below),
+                seed: args.seed,
+            };
+            let b = args.backend;
+            let result = on_backend!(b, |B, device, dtype| bench::macro_bench::run::<B>(
+                &comparison,
+                b.name(),
+                &device,
+                dtype,
+                &runs
+            ))?;
+            for r in &result.runs {
+                println!(
+                    "  {:<5} lr {:<8} {}; {} iterations, held-out {:.3} (best {:.3})",
+                    r.method,
+                    r.learning_rate.map_or("-".into(), |l| format!("{l:e}")),
+                    r.success.map_or("not solved".into(), |s| format!(
+                        "solved in {:.0} s ({} iterations)",
+                        s.seconds, s.iteration
+                    )),
+                    r.iterations,
+                    r.final_held_out,
+                    r.best_held_out
+                );
+            }
+            study.comparisons.push(experiment::TaskComparison {
+                task: name,
+                length,
+                result,
+            });
+            // Written after every comparison, so a stopped study keeps what it measured.
+            experiment::write(&args.out, &study)?;
+        }
+    }
+    println!("results in {}", args.out.join("results.md").display());
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => train(args),
         Command::Bench(args) => bench(args),
+        Command::Experiment(ExperimentCommand::RnnTasks(args)) => rnn_tasks(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -56,6 +56,10 @@ pub struct RunConfig {
     pub checkpoint_every: usize,
     /// Stop after this many seconds of training, if set.
     pub time_budget_s: Option<f64>,
+    /// Stop once the held-out error falls below this, if set (the pathological
+    /// tasks' success criterion, say). Default none.
+    #[serde(default)]
+    pub target_held_out: Option<f64>,
     /// Gradient and curvature batch sizes.
     pub batches: BatchSizes,
     /// The Hessian-free optimizer.
@@ -101,6 +105,11 @@ impl RunConfig {
         if let Some(t) = self.time_budget_s {
             if !(t.is_finite() && t > 0.0) {
                 return bad("time_budget_s", t.to_string(), "finite and > 0");
+            }
+        }
+        if let Some(t) = self.target_held_out {
+            if !t.is_finite() {
+                return bad("target_held_out", t.to_string(), "finite");
             }
         }
         if !(self.adam.learning_rate.is_finite() && self.adam.learning_rate > 0.0) {

@@ -208,6 +208,9 @@ where
                 if rec.outcome == StepOutcome::Converged {
                     break "converged";
                 }
+                if reached(cfg, held) {
+                    break "target_held_out";
+                }
                 if state.consecutive_failures >= cfg.hf.max_consecutive_failures {
                     break "too_many_failures";
                 }
@@ -265,6 +268,9 @@ where
                 if !value.is_finite() {
                     break "diverged";
                 }
+                if reached(cfg, held) {
+                    break "target_held_out";
+                }
             };
         }
     }
@@ -302,6 +308,11 @@ where
             .as_bytes(),
     )?;
     Ok(summary)
+}
+
+/// Whether the held-out error (NaN when not evaluated) is below the configured target.
+fn reached(cfg: &RunConfig, held_out: f64) -> bool {
+    cfg.target_held_out.is_some_and(|t| held_out < t)
 }
 
 /// The held-out error on evaluation iterations (and the last), NaN otherwise.

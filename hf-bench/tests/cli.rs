@@ -357,3 +357,69 @@ fn bench_writes_json_markdown_and_plots() {
     assert_eq!(methods, ["hf", "adam", "adam", "adam", "sgd"]);
     assert!(out.join("curves-small-ndarray.png").is_file());
 }
+
+#[test]
+fn rnn_task_study_writes_its_table_results_and_plots() {
+    let out = scratch("rnn-tasks");
+    let o = hf(&[
+        "experiment",
+        "rnn-tasks",
+        "--tasks",
+        "addition,xor",
+        "--lengths",
+        "10",
+        "--budget",
+        "1",
+        "--adam-rates",
+        "1e-2",
+        "--backend",
+        "ndarray",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    ok(&o);
+    let study: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(study["success_below"], 0.01);
+    let comparisons = study["comparisons"].as_array().unwrap();
+    assert_eq!(comparisons.len(), 2);
+    for (c, task) in comparisons.iter().zip(["addition", "xor"]) {
+        assert_eq!(c["task"], task);
+        assert_eq!(c["length"], 10);
+        let runs = c["result"]["runs"].as_array().unwrap();
+        let methods: Vec<&str> = runs.iter().map(|r| r["method"].as_str().unwrap()).collect();
+        assert_eq!(methods, ["hf", "adam"]);
+        for r in runs {
+            assert!(r["iterations"].as_u64().unwrap() >= 1);
+            let held = r["final_held_out"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&held), "zero-one loss {held}");
+        }
+        assert!(out.join(format!("{task}-T10-ndarray.png")).is_file());
+    }
+    let md = std::fs::read_to_string(out.join("results.md")).unwrap();
+    assert!(md.contains("| addition | 10 | hf (μ = 0.03) |"), "{md}");
+    assert!(md.contains("| xor | 10 | adam (lr 1e-2) |"), "{md}");
+
+    fails_with(
+        &hf(&[
+            "experiment",
+            "rnn-tasks",
+            "--tasks",
+            "curves-small",
+            "--out",
+            out.to_str().unwrap(),
+        ]),
+        "not a pathological RNN task",
+    );
+    fails_with(
+        &hf(&[
+            "experiment",
+            "rnn-tasks",
+            "--lengths",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+        ]),
+        "seq_len",
+    );
+}

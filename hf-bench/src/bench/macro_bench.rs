@@ -29,8 +29,40 @@ pub struct MethodRun {
     pub best_held_out: f64,
     /// Seconds of training until the held-out error first reached the target.
     pub time_to_target_s: Option<f64>,
+    /// When the held-out error first fell below the comparison's success threshold
+    /// (if it has one and the run got there).
+    #[serde(default)]
+    pub success: Option<Success>,
     /// `(seconds of training, held-out error)` at each evaluation.
     pub curve: Vec<(f64, f64)>,
+}
+
+/// The first evaluation below a success threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Success {
+    /// Seconds of training.
+    pub seconds: f64,
+    /// Iterations (HF) or steps (first-order methods).
+    pub iteration: usize,
+}
+
+/// What one comparison runs: a preset, its methods and their common budget.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison<'a> {
+    /// The preset.
+    pub preset: Preset,
+    /// The RNN tasks' minimum length `T` (ignored by the other presets).
+    pub seq_len: usize,
+    /// Seconds of training per method.
+    pub budget_s: f64,
+    /// Adam's learning rates.
+    pub adam_rates: &'a [f64],
+    /// SGD's learning rates.
+    pub sgd_rates: &'a [f64],
+    /// A run stops, successful, once its held-out error falls below this.
+    pub success_below: Option<f64>,
+    /// The seed of initialization and data, the same for every method.
+    pub seed: u64,
 }
 
 /// All methods on one preset.
@@ -59,26 +91,25 @@ fn read_rows(dir: &Path) -> Vec<MetricsRow> {
         .collect()
 }
 
-/// Runs the comparison on `preset` with backend `B`, writing each run under `out`.
+/// Runs `comparison` with backend `B`, writing each run under `out`.
 pub fn run<B: burn::prelude::Backend>(
-    preset: Preset,
+    comparison: &Comparison<'_>,
     backend: &str,
     device: &B::Device,
     dtype: burn::tensor::DType,
-    budget_s: f64,
-    adam_rates: &[f64],
-    sgd_rates: &[f64],
     out: &Path,
 ) -> Result<MacroResult> {
+    let preset = comparison.preset;
     let mut methods: Vec<(OptimizerKind, Option<f64>)> = vec![(OptimizerKind::Hf, None)];
-    methods.extend(adam_rates.iter().map(|&lr| (OptimizerKind::Adam, Some(lr))));
-    methods.extend(sgd_rates.iter().map(|&lr| (OptimizerKind::Sgd, Some(lr))));
+    methods.extend(comparison.adam_rates.iter().map(|&lr| (OptimizerKind::Adam, Some(lr))));
+    methods.extend(comparison.sgd_rates.iter().map(|&lr| (OptimizerKind::Sgd, Some(lr))));
     let mut runs = Vec::new();
     let mut measure = String::new();
     for (optimizer, lr) in methods {
         let mut cfg: RunConfig = preset.defaults();
         cfg.iterations = 1_000_000;
-        cfg.time_budget_s = Some(budget_s);
+        cfg.time_budget_s = Some(comparison.budget_s);
+        cfg.target_held_out = comparison.success_below;
         cfg.checkpoint_every = 0;
         if optimizer != OptimizerKind::Hf {
             // Minibatches for the first-order methods, evaluated every 20 steps.
@@ -95,7 +126,7 @@ pub fn run<B: burn::prelude::Backend>(
             (OptimizerKind::Adam, Some(lr)) => format!("adam-{lr:e}"),
             (_, lr) => format!("sgd-{:e}", lr.unwrap_or_default()),
         };
-        let dir = out.join(format!("{}-{name}", preset_name(preset)));
+        let dir = out.join(format!("{}-{name}", run_name(comparison)));
         std::fs::create_dir_all(&dir).map_err(|source| crate::error::CliError::Output {
             path: dir.clone(),
             source,
@@ -104,21 +135,25 @@ pub fn run<B: burn::prelude::Backend>(
             preset,
             backend: backend.to_string(),
             optimizer,
-            seed: 1,
+            seed: comparison.seed,
             out: dir.clone(),
             resume: false,
             verbosity: Verbosity::Quiet,
             config: cfg,
         };
-        let experiment = preset.experiment(None, crate::preset::DEFAULT_SEQ_LEN)?;
+        let experiment = preset.experiment(None, comparison.seq_len)?;
         let summary = crate::setup::run::<B>(&opts, experiment, device, dtype)?;
         measure = summary.held_out_measure.clone();
-        let curve: Vec<(f64, f64)> = read_rows(&dir)
-            .iter()
-            .filter(|r| r.held_out_error.is_finite())
-            .map(|r| (r.wall_time_s, r.held_out_error))
-            .collect();
+        let rows = read_rows(&dir);
+        let evaluated = || rows.iter().filter(|r| r.held_out_error.is_finite());
+        let curve: Vec<(f64, f64)> = evaluated().map(|r| (r.wall_time_s, r.held_out_error)).collect();
         let best = curve.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+        let success = comparison.success_below.and_then(|t| {
+            evaluated().find(|r| r.held_out_error < t).map(|r| Success {
+                seconds: r.wall_time_s,
+                iteration: r.iteration,
+            })
+        });
         runs.push(MethodRun {
             method: name_of(optimizer).into(),
             learning_rate: lr,
@@ -126,6 +161,7 @@ pub fn run<B: burn::prelude::Backend>(
             final_held_out: summary.held_out_error,
             best_held_out: best,
             time_to_target_s: None,
+            success,
             curve,
         });
     }
@@ -138,13 +174,21 @@ pub fn run<B: burn::prelude::Backend>(
         r.time_to_target_s = r.curve.iter().find(|p| p.1 <= target).map(|p| p.0);
     }
     Ok(MacroResult {
-        preset: preset_name(preset),
+        preset: run_name(comparison),
         backend: backend.to_string(),
-        budget_s,
+        budget_s: comparison.budget_s,
         measure,
         target,
         runs,
     })
+}
+
+/// The preset's name, with `-T<length>` for the RNN tasks.
+fn run_name(c: &Comparison<'_>) -> String {
+    match c.preset.experiment(None, c.seq_len) {
+        Ok(crate::preset::Experiment::Rnn(_)) => format!("{}-T{}", preset_name(c.preset), c.seq_len),
+        _ => preset_name(c.preset),
+    }
 }
 
 fn name_of(o: OptimizerKind) -> &'static str {

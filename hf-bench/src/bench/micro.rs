@@ -11,7 +11,7 @@ use hf_burn::{
     scalar, tensor_from_f64, CurvatureKind, CurvatureProduct, DataBatch, Evaluator, Loss, Network, ParamVector,
 };
 use hf_core::{CgConfig, ConjugateGradient, CurvatureOperator, ProgressRule, QuadraticModel, Solver};
-use hf_models::{AutoencoderSpec, RnnSpec, SplitMix64, Task, TaskSpec};
+use hf_models::{AutoencoderSpec, SplitMix64, Task, TaskSpec};
 
 use crate::error::Result;
 use crate::peak_alloc;
@@ -216,12 +216,7 @@ pub fn run<B: Backend>(
                 }
                 MicroModel::RnnAddition => {
                     let task = TaskSpec::new(Task::Addition, seq_len)?;
-                    let spec = RnnSpec {
-                        inputs: task.input_dim(),
-                        hidden: 100,
-                        outputs: task.output_dim(),
-                        output_steps: task.rows_per_case(),
-                    };
+                    let spec = crate::setup::rnn_spec(&task);
                     let ev = Evaluator::new(spec.clone(), task.loss(), device)?;
                     let theta = ParamVector::from_module(&spec.sparse_init::<B>(1, device, dtype))?;
                     let sizes = hf_models::BatchSizes {

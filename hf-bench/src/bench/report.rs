@@ -107,26 +107,31 @@ pub fn write(dir: &Path, r: &BenchReport) -> Result<()> {
     )?;
     write_atomic(&dir.join("bench.md"), markdown(r).as_bytes())?;
     for m in &r.macro_results {
-        let series: Vec<(String, Vec<(f64, f64)>)> = m
-            .runs
-            .iter()
-            .map(|run| {
-                let label = match run.learning_rate {
-                    Some(lr) => format!("{} lr={lr:e}", run.method),
-                    None => run.method.clone(),
-                };
-                (label, run.curve.clone())
-            })
-            .collect();
-        crate::plot::comparison(
-            &dir.join(format!("{}-{}.png", m.preset, m.backend)),
-            &format!(
-                "{} on {}: held-out {} against training time",
-                m.preset, m.backend, m.measure
-            ),
-            &m.measure,
-            &series,
-        )?;
+        comparison_plot(dir, m)?;
     }
     Ok(())
+}
+
+/// Draws `m`'s held-out curves, one per method, into `dir/PRESET-BACKEND.png`.
+pub fn comparison_plot(dir: &Path, m: &MacroResult) -> Result<()> {
+    let series: Vec<(String, Vec<(f64, f64)>)> = m
+        .runs
+        .iter()
+        .map(|run| {
+            let label = match run.learning_rate {
+                Some(lr) => format!("{} lr={lr:e}", run.method),
+                None => run.method.clone(),
+            };
+            (label, run.curve.clone())
+        })
+        .collect();
+    crate::plot::comparison(
+        &dir.join(format!("{}-{}.png", m.preset, m.backend)),
+        &format!(
+            "{} on {}: held-out {} against training time",
+            m.preset, m.backend, m.measure
+        ),
+        &m.measure,
+        &series,
+    )
 }

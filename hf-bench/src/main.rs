@@ -325,6 +325,21 @@ macro_rules! on_backend {
     };
 }
 
+/// Runs a macro comparison on backend `b`, writing its runs under `runs`.
+fn run_comparison(
+    b: BenchBackend,
+    comparison: &bench::macro_bench::Comparison<'_>,
+    runs: &Path,
+) -> Result<bench::macro_bench::MacroResult> {
+    on_backend!(b, |B, device, dtype| bench::macro_bench::run::<B>(
+        comparison,
+        b.name(),
+        &device,
+        dtype,
+        runs
+    ))
+}
+
 fn bench(args: BenchArgs) -> Result<()> {
     use bench::micro::MicroModel;
     let quick = args.quick;
@@ -445,13 +460,7 @@ fn bench(args: BenchArgs) -> Result<()> {
                         success_below: None,
                         seed: 1,
                     };
-                    let m = on_backend!(b, |B, device, dtype| bench::macro_bench::run::<B>(
-                        &comparison,
-                        b.name(),
-                        &device,
-                        dtype,
-                        &runs
-                    ))?;
+                    let m = run_comparison(b, &comparison, &runs)?;
                     for r in &m.runs {
                         println!(
                             "  {:<5} lr {:<8} {:>6} its, held-out {:.4e} (best {:.4e}), to target: {}",
@@ -519,14 +528,7 @@ fn rnn_tasks(args: RnnTasksArgs) -> Result<()> {
                 success_below: Some(study.success_below),
                 seed: args.seed,
             };
-            let b = args.backend;
-            let result = on_backend!(b, |B, device, dtype| bench::macro_bench::run::<B>(
-                &comparison,
-                b.name(),
-                &device,
-                dtype,
-                &runs
-            ))?;
+            let result = run_comparison(args.backend, &comparison, &runs)?;
             for r in &result.runs {
                 println!(
                     "  {:<5} lr {:<8} {}; {} iterations, held-out {:.3} (best {:.3})",

@@ -20,7 +20,7 @@ use crate::records::write_atomic;
 pub struct RnnStudy {
     /// The command line that produced it.
     pub command: String,
-    /// Logical CPUs seen, and the threads the backend was allowed (`RAYON_NUM_THREADS`).
+    /// Logical CPUs seen.
     pub cpus: usize,
     /// `RAYON_NUM_THREADS` as set for the run, if it was.
     pub threads: Option<String>,

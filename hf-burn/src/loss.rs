@@ -39,9 +39,15 @@ pub trait MatchingLoss: Clone + Send + Sync + 'static {
     fn hessian_sqrt_product<B: Backend>(&self, z: Tensor<B, 2>, v: Tensor<B, 2>) -> Tensor<B, 2>;
 }
 
-/// Numerically exact logistic function under nested autodiff.
+/// The logistic function `σ(z) = (1 + e^{−z})⁻¹`, exact under nested autodiff and
+/// finite for every `z`.
+///
+/// Computed as `½ tanh(z/2) + ½`: burn 0.21's `activation::sigmoid` has a wrong second
+/// derivative under nested autodiff, and the direct `(1 + e^{−z})⁻¹` has a NaN
+/// derivative once `e^{−z}` overflows (`z < −88` in f32: `∞/∞` in the chain rule), which
+/// saturated hidden units of a real f32 run reach.
 pub fn logistic<B: Backend, const D: usize>(z: Tensor<B, D>) -> Tensor<B, D> {
-    z.neg().exp().add_scalar(1.0).recip()
+    z.mul_scalar(0.5).tanh().mul_scalar(0.5).add_scalar(0.5)
 }
 
 /// Linear outputs with squared error `½‖z − t‖²`: `H_L = I`.
@@ -164,5 +170,36 @@ impl MatchingLoss for Loss {
 
     fn hessian_sqrt_product<B: Backend>(&self, z: Tensor<B, 2>, v: Tensor<B, 2>) -> Tensor<B, 2> {
         dispatch!(self, hessian_sqrt_product(z, v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::{Autodiff, NdArray};
+    use burn::prelude::*;
+
+    use super::logistic;
+
+    #[test]
+    fn logistic_has_finite_derivatives_in_f32_far_into_saturation() {
+        type B = Autodiff<NdArray<f32>>;
+        let device = Default::default();
+        let z = Tensor::<B, 1>::from_floats([-1000.0, -100.0, -88.8, 0.0, 3.0, 100.0, 1000.0], &device).require_grad();
+        let y = logistic(z.clone());
+        let values: Vec<f32> = y.clone().inner().into_data().iter::<f32>().collect();
+        let grads = y.sum().backward();
+        let dy: Vec<f32> = z.grad(&grads).unwrap().into_data().iter::<f32>().collect();
+        assert!(
+            dy.iter().all(|d| d.is_finite() && *d >= 0.0),
+            "σ' finite everywhere: {dy:?}"
+        );
+        let want = |z: f32| 1.0 / (1.0 + (-z).exp());
+        for (k, z) in [-1000.0f32, -100.0, -88.8, 0.0, 3.0, 100.0, 1000.0]
+            .into_iter()
+            .enumerate()
+        {
+            assert!((values[k] - want(z)).abs() < 1e-6, "σ({z}) = {}", values[k]);
+            assert!((dy[k] - want(z) * (1.0 - want(z))).abs() < 1e-6, "σ'({z}) = {}", dy[k]);
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! differences of the gradient, in f64, on burn-ndarray and burn-flex. One known trap
 //! of burn 0.21 is pinned down: `activation::sigmoid`'s second derivative is wrong
 //! under nested autodiff, which is why hf-burn builds the logistic function from
-//! `exp` and `recip`.
+//! `tanh` (`½ tanh(z/2) + ½`).
 
 use burn::backend::{Flex, NdArray};
 use burn::prelude::*;

@@ -9,7 +9,7 @@ use crate::config::{HfConfig, Mode, PreconditionerKind, RhoModel};
 use crate::damping::DampingStrategy;
 use crate::error::{ConfigError, Error, Result};
 use crate::lanczos::Lanczos;
-use crate::observer::{IterationRecord, Observer, StepOutcome};
+use crate::observer::{IterationRecord, Observer, PhaseTimes, StepOutcome};
 use crate::operator::{CurvatureOperator, L2Regularized};
 use crate::preconditioner::{Diagonal, Identity, Preconditioner, PreconditionerContext};
 use crate::problem::{Batch, Problem};
@@ -222,6 +222,7 @@ impl<V: Vector> HessianFree<V> {
             step_norm: 0.0,
             outcome: StepOutcome::NonFinite,
             elapsed: state.elapsed,
+            phases: PhaseTimes::default(),
         };
         match self.try_step(problem, state, &mut record, observer) {
             Ok(()) => state.consecutive_failures = 0,
@@ -273,6 +274,7 @@ impl<V: Vector> HessianFree<V> {
             }
         };
 
+        let clock = Instant::now();
         problem.begin_iteration(state.iteration)?;
         let (f, mut g) = problem.gradient(theta)?;
         let f0 = finite(f + l2(theta), "objective")?;
@@ -285,12 +287,14 @@ impl<V: Vector> HessianFree<V> {
             return Err(Error::NonFinite { what: "gradient" });
         }
         record.gradient_norm = g.norm();
+        record.phases.gradient = clock.elapsed().as_secs_f64();
         if record.gradient_norm <= cfg.gradient_tolerance {
             record.outcome = StepOutcome::Converged;
             return Ok(());
         }
 
         // The preconditioner sees λ + w: the L2 term is part of the curvature.
+        let clock = Instant::now();
         let diagonal = if self.preconditioner.wants_diagonal() {
             problem.curvature_diagonal(theta)?
         } else {
@@ -300,16 +304,20 @@ impl<V: Vector> HessianFree<V> {
             diagonal: diagonal.as_ref(),
             damping: lambda + w,
         })?;
+        record.phases.preconditioner = clock.elapsed().as_secs_f64();
+        let clock = Instant::now();
         let fc0 = finite(
             problem.objective(theta, Batch::Curvature)? + l2(theta),
             "objective (curvature batch)",
         )?;
+        record.phases.rho = clock.elapsed().as_secs_f64();
 
         let warm = state.warm_start.as_ref().filter(|p| p.len() == theta.len()).map(|p| {
             let mut p = p.clone();
             p.scale(cfg.warm_start_decay);
             p
         });
+        let clock = Instant::now();
         let outcome = {
             let base = problem.curvature(theta, lambda)?;
             let regularized = L2Regularized::new(base.as_ref(), w);
@@ -323,6 +331,7 @@ impl<V: Vector> HessianFree<V> {
             }
             self.solver.solve(&model, observer)?
         };
+        record.phases.solve = clock.elapsed().as_secs_f64();
         record.solver_iterations = outcome.iterations;
         record.termination = Some(outcome.termination);
         record.curvature_products = outcome.products;
@@ -388,6 +397,7 @@ impl<V: Vector> HessianFree<V> {
         state.warm_start = Some(outcome.step);
 
         // CG backtracking: from the last stored iterate, walk back while the objective keeps falling.
+        let clock = Instant::now();
         let mut iterates = outcome.iterates;
         let mut chosen = iterates.pop().expect("solvers return at least the final iterate");
         let mut f_chosen = self.objective_at(problem, &theta, 1.0, &chosen.step, Batch::Gradient)?;
@@ -404,14 +414,18 @@ impl<V: Vector> HessianFree<V> {
         }
         record.chosen_iterate = chosen.iteration;
         let p = chosen.step;
+        record.phases.backtracking = clock.elapsed().as_secs_f64();
 
         // ρ on the curvature batch, against the damped or undamped model.
+        let clock = Instant::now();
         let q = self.rho_model_value(problem, &theta, lambda, chosen.model_value, &p)?;
         let fc1 = self.objective_at(problem, &theta, 1.0, &p, Batch::Curvature)?;
         let rho = if q < 0.0 { (fc1 - fc0) / q } else { f64::NAN };
         record.rho = rho;
+        record.phases.rho += clock.elapsed().as_secs_f64();
 
         // Armijo line search; the full step's value is already known.
+        let clock = Instant::now();
         let slope = g.dot(&p);
         let ls = cfg.line_search;
         let mut alpha = 1.0;
@@ -427,6 +441,7 @@ impl<V: Vector> HessianFree<V> {
                 f_alpha = self.objective_at(problem, &theta, alpha, &p, Batch::Gradient)?;
             }
         }
+        record.phases.line_search = clock.elapsed().as_secs_f64();
 
         state.damping = self.damping.update(lambda, if accepted { rho } else { f64::NAN });
         record.next_damping = state.damping;
@@ -453,10 +468,12 @@ impl<V: Vector> HessianFree<V> {
         let tr = self.config.trust_region;
         let p = outcome.step;
         record.chosen_iterate = outcome.iterations;
+        let clock = Instant::now();
         let q = self.rho_model_value(problem, &state.theta, state.damping, outcome.model_value, &p)?;
         let fc1 = self.objective_at(problem, &state.theta, 1.0, &p, Batch::Curvature)?;
         let rho = if q < 0.0 { (fc1 - fc0) / q } else { f64::NAN };
         record.rho = rho;
+        record.phases.rho += clock.elapsed().as_secs_f64();
 
         let on_boundary = outcome.termination == crate::solver::Termination::Boundary;
         state.radius = if !rho.is_finite() || rho < tr.shrink_below {
@@ -469,7 +486,9 @@ impl<V: Vector> HessianFree<V> {
         };
 
         if rho.is_finite() && rho > tr.accept_above {
+            let clock = Instant::now();
             let f1 = self.objective_at(problem, &state.theta, 1.0, &p, Batch::Gradient)?;
+            record.phases.line_search = clock.elapsed().as_secs_f64();
             if f1 < record.objective_before {
                 state.theta.axpy(1.0, &p);
                 record.objective = f1;

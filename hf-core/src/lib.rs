@@ -65,7 +65,7 @@ pub use damping::{DampingStrategy, FixedDamping, LevenbergMarquardt};
 pub use error::{BoxError, ConfigError, Error, Result};
 pub use hf::{HessianFree, HfState, RunReport, StopReason};
 pub use lanczos::{Lanczos, LanczosConfig};
-pub use observer::{History, IterationRecord, Observer, SolverIterationRecord, StepOutcome};
+pub use observer::{History, IterationRecord, Observer, PhaseTimes, SolverIterationRecord, StepOutcome};
 pub use operator::{check_dim, CurvatureOperator, DenseOperator, L2Regularized};
 pub use preconditioner::{Diagonal, Identity, Preconditioner, PreconditionerContext};
 pub use problem::{Batch, Problem};

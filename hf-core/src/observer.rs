@@ -34,6 +34,38 @@ pub enum StepOutcome {
     NonFinite,
 }
 
+/// Where an outer iteration's wall time went, in seconds.
+///
+/// Each phase ends by reading a scalar computed from all of its work (an objective
+/// value, a norm or a dot product), so on asynchronous (GPU) backends queued work is
+/// charged to the phase that produced it, not to the next one. Phases a step did
+/// not reach are 0.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PhaseTimes {
+    /// Drawing the batches, the gradient and its norm.
+    pub gradient: f64,
+    /// The curvature diagonal and the preconditioner update.
+    pub preconditioner: f64,
+    /// The inner solve: building the curvature operator and every CG (or Lanczos)
+    /// iteration, curvature products included.
+    pub solve: f64,
+    /// CG-iterate backtracking: objectives on the gradient batch.
+    pub backtracking: f64,
+    /// The reduction ratio: objectives on the curvature batch before and after, and
+    /// the undamped model value.
+    pub rho: f64,
+    /// The Armijo line search (in trust-region mode, the acceptance test).
+    pub line_search: f64,
+}
+
+impl PhaseTimes {
+    /// The sum of the phases.
+    pub fn total(&self) -> f64 {
+        self.gradient + self.preconditioner + self.solve + self.backtracking + self.rho + self.line_search
+    }
+}
+
 /// One outer HF iteration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IterationRecord {
@@ -70,6 +102,9 @@ pub struct IterationRecord {
     /// Wall time since the start of the run.
     #[serde(with = "duration_secs")]
     pub elapsed: Duration,
+    /// This iteration's time by phase.
+    #[serde(default)]
+    pub phases: PhaseTimes,
 }
 
 mod duration_secs {

@@ -105,22 +105,30 @@ struct BenchArgs {
     /// Repeats per micro-benchmark (after one warm-up).
     #[arg(long)]
     repeats: Option<usize>,
+    /// The micro-benchmarks' models (comma-separated; default: all, or the CURVES
+    /// autoencoder and the RNN with --quick).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    models: Vec<bench::micro::MicroModel>,
+    /// The micro-benchmarks' batch sizes (comma-separated; default 100,1000, or 100
+    /// with --quick).
+    #[arg(long, value_delimiter = ',')]
+    batches: Vec<usize>,
     /// Seconds of training per method in the macro-benchmarks.
     #[arg(long)]
     budget: Option<f64>,
-}
-
-/// The burn backend of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum BackendKind {
-    /// burn-flex (pure Rust CPU, f32).
-    Flex,
-    /// burn-ndarray, f32.
-    Ndarray,
-    /// burn-ndarray, f64.
-    NdarrayF64,
-    /// burn-wgpu (Vulkan, Metal or DX12; Mesa's software Vulkan works too).
-    Wgpu,
+    /// The macro-benchmarks' presets (comma-separated; default: curves-small, and
+    /// curves without --quick).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    presets: Vec<Preset>,
+    /// Adam's learning rates in the macro-benchmarks (comma-separated; default: a sweep).
+    #[arg(long, value_delimiter = ',')]
+    adam_rates: Vec<f64>,
+    /// SGD's learning rates in the macro-benchmarks (comma-separated; default: a sweep).
+    #[arg(long, value_delimiter = ',', conflicts_with = "no_sgd")]
+    sgd_rates: Vec<f64>,
+    /// No SGD runs in the macro-benchmarks.
+    #[arg(long)]
+    no_sgd: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -130,7 +138,7 @@ struct TrainArgs {
     preset: Preset,
     /// The backend.
     #[arg(long, value_enum, default_value = "flex")]
-    backend: BackendKind,
+    backend: BenchBackend,
     /// The optimizer.
     #[arg(long, value_enum, default_value = "hf")]
     optimizer: OptimizerKind,
@@ -164,15 +172,6 @@ struct TrainArgs {
     /// One line per iteration.
     #[arg(long)]
     verbose: bool,
-}
-
-fn backend_name(b: BackendKind) -> &'static str {
-    match b {
-        BackendKind::Flex => "flex",
-        BackendKind::Ndarray => "ndarray",
-        BackendKind::NdarrayF64 => "ndarray-f64",
-        BackendKind::Wgpu => "wgpu",
-    }
 }
 
 /// Creates `dir` and proves it writable; on failure removes what it created.
@@ -210,13 +209,52 @@ fn effective_config(args: &TrainArgs, run_dir: Option<&Path>) -> Result<RunConfi
     Ok(cfg)
 }
 
+/// Runs `$body` with `$b` bound to the backend type of `$kind`, `$device` and `$dtype`.
+macro_rules! on_backend {
+    ($kind:expr, |$b:ident, $device:ident, $dtype:ident| $body:expr) => {
+        match $kind {
+            BenchBackend::Flex => {
+                type $b = burn::backend::Flex;
+                let ($device, $dtype) = (Default::default(), DType::F32);
+                $body
+            }
+            BenchBackend::Ndarray => {
+                type $b = burn::backend::NdArray<f32>;
+                let ($device, $dtype) = (Default::default(), DType::F32);
+                $body
+            }
+            BenchBackend::NdarrayF64 => {
+                type $b = burn::backend::NdArray<f64>;
+                let ($device, $dtype) = (Default::default(), DType::F64);
+                $body
+            }
+            #[cfg(feature = "wgpu")]
+            BenchBackend::Wgpu => {
+                type $b = burn::backend::Wgpu;
+                let ($device, $dtype) = (Default::default(), DType::F32);
+                $body
+            }
+            #[cfg(not(feature = "wgpu"))]
+            BenchBackend::Wgpu => unreachable!("wgpu is reported as skipped before dispatch"),
+            #[cfg(feature = "cuda")]
+            BenchBackend::Cuda => {
+                type $b = burn::backend::Cuda;
+                let ($device, $dtype) = (Default::default(), DType::F32);
+                $body
+            }
+            #[cfg(not(feature = "cuda"))]
+            BenchBackend::Cuda => unreachable!("cuda is reported as unavailable before dispatch"),
+        }
+    };
+}
+
 fn train(args: TrainArgs) -> Result<()> {
     let cfg = effective_config(&args, args.resume.as_deref())?;
     if args.print_config {
         println!("{}", serde_json::to_string_pretty(&cfg).expect("settings serialize"));
         return Ok(());
     }
-    let backend = backend_name(args.backend);
+    let backend = args.backend.name();
     let out = match (&args.resume, &args.out) {
         (Some(dir), _) => dir.clone(),
         (None, Some(dir)) => dir.clone(),
@@ -263,21 +301,10 @@ fn train(args: TrainArgs) -> Result<()> {
         verbosity,
         config: cfg,
     };
-    let summary = match args.backend {
-        BackendKind::Flex => setup::run::<burn::backend::Flex>(&opts, experiment, &Default::default(), DType::F32),
-        BackendKind::Ndarray => {
-            setup::run::<burn::backend::NdArray<f32>>(&opts, experiment, &Default::default(), DType::F32)
-        }
-        BackendKind::NdarrayF64 => {
-            setup::run::<burn::backend::NdArray<f64>>(&opts, experiment, &Default::default(), DType::F64)
-        }
-        #[cfg(feature = "wgpu")]
-        BackendKind::Wgpu => setup::run::<burn::backend::Wgpu>(&opts, experiment, &Default::default(), DType::F32),
-        #[cfg(not(feature = "wgpu"))]
-        BackendKind::Wgpu => Err(CliError::Unsupported(
-            "this hf was built without the wgpu feature: rebuild with `cargo build --features wgpu`".into(),
-        )),
-    }?;
+    bench::available(args.backend).map_err(CliError::Unsupported)?;
+    let summary = on_backend!(args.backend, |B, device, dtype| setup::run::<B>(
+        &opts, experiment, &device, dtype
+    ))?;
     println!(
         "{} · {} · {}: {} iterations ({}), objective {:.4e}, held-out {} {:.4e}, {:.1} s; records in {}",
         summary.preset,
@@ -292,37 +319,6 @@ fn train(args: TrainArgs) -> Result<()> {
         out.display()
     );
     Ok(())
-}
-
-/// Runs `$body` with `$b` bound to the backend type of `$kind`, `$device` and `$dtype`.
-macro_rules! on_backend {
-    ($kind:expr, |$b:ident, $device:ident, $dtype:ident| $body:expr) => {
-        match $kind {
-            BenchBackend::Flex => {
-                type $b = burn::backend::Flex;
-                let ($device, $dtype) = (Default::default(), DType::F32);
-                $body
-            }
-            BenchBackend::Ndarray => {
-                type $b = burn::backend::NdArray<f32>;
-                let ($device, $dtype) = (Default::default(), DType::F32);
-                $body
-            }
-            BenchBackend::NdarrayF64 => {
-                type $b = burn::backend::NdArray<f64>;
-                let ($device, $dtype) = (Default::default(), DType::F64);
-                $body
-            }
-            #[cfg(feature = "wgpu")]
-            BenchBackend::Wgpu => {
-                type $b = burn::backend::Wgpu;
-                let ($device, $dtype) = (Default::default(), DType::F32);
-                $body
-            }
-            #[cfg(not(feature = "wgpu"))]
-            BenchBackend::Wgpu => unreachable!("wgpu is reported as skipped before dispatch"),
-        }
-    };
 }
 
 /// Runs a macro comparison on backend `b`, writing its runs under `runs`.
@@ -349,6 +345,7 @@ fn bench(args: BenchArgs) -> Result<()> {
             BenchBackend::Ndarray,
             BenchBackend::NdarrayF64,
             BenchBackend::Wgpu,
+            BenchBackend::Cuda,
         ]
     } else {
         args.backends.clone()
@@ -373,6 +370,19 @@ fn bench(args: BenchArgs) -> Result<()> {
         )
     };
     let repeats = args.repeats.unwrap_or(repeats).max(1);
+    let models = if args.models.is_empty() {
+        models
+    } else {
+        args.models.clone()
+    };
+    let batches = if args.batches.is_empty() {
+        batches
+    } else {
+        args.batches.clone()
+    };
+    if batches.contains(&0) {
+        return Err(CliError::Config("--batches: a batch needs at least one case".into()));
+    }
     prepare_output(&args.out)?;
     let mut report = bench::report::BenchReport {
         command: std::env::args().collect::<Vec<_>>().join(" "),
@@ -381,13 +391,7 @@ fn bench(args: BenchArgs) -> Result<()> {
         macro_results: Vec::new(),
         skipped: Vec::new(),
     };
-    let available = |b: BenchBackend| {
-        if b == BenchBackend::Wgpu {
-            bench::wgpu_available()
-        } else {
-            Ok(())
-        }
-    };
+    let available = bench::available;
     if !args.skip_micro {
         for &b in &backends {
             if let Err(reason) = available(b) {
@@ -400,7 +404,7 @@ fn bench(args: BenchArgs) -> Result<()> {
             }
             let print = |m: &bench::micro::MicroResult| {
                 println!(
-                    "{:<12} {:<20} batch {:>5}: grad {:>9.2} ms, GN {:>9.2} ms (×{:.2}), H {:>9.2} ms, precond {:>9.2} ms, CG it {:>9.2} ms",
+                    "{:<12} {:<20} batch {:>5}: grad {:>9.2} ms, GN {:>9.2} ms (×{:.2}), H {:>9.2} ms, precond {:>9.2} ms (×{:.2}), CG it {:>9.2} ms",
                     m.backend,
                     format!("{:?}", m.model),
                     m.batch,
@@ -409,6 +413,7 @@ fn bench(args: BenchArgs) -> Result<()> {
                     m.gn_over_gradient,
                     1e3 * m.hessian.median_s,
                     1e3 * m.preconditioner.median_s,
+                    m.preconditioner_over_gradient,
                     1e3 * m.cg_iteration.median_s
                 )
             };
@@ -439,7 +444,21 @@ fn bench(args: BenchArgs) -> Result<()> {
                     (120.0, vec![1e-4, 3e-4, 1e-3, 3e-3, 1e-2], vec![1e-3, 1e-2])
                 };
                 let budget = args.budget.unwrap_or(budget);
-                let presets = if quick {
+                let adam = if args.adam_rates.is_empty() {
+                    adam
+                } else {
+                    args.adam_rates.clone()
+                };
+                let sgd = if args.no_sgd {
+                    Vec::new()
+                } else if args.sgd_rates.is_empty() {
+                    sgd
+                } else {
+                    args.sgd_rates.clone()
+                };
+                let presets = if !args.presets.is_empty() {
+                    args.presets.clone()
+                } else if quick {
                     vec![Preset::CurvesSmall]
                 } else {
                     vec![Preset::CurvesSmall, Preset::Curves]
@@ -498,8 +517,8 @@ fn rnn_tasks(args: RnnTasksArgs) -> Result<()> {
             t.experiment(None, len)?;
         }
     }
-    if args.backend == BenchBackend::Wgpu {
-        bench::wgpu_available().map_err(CliError::Unsupported)?;
+    {
+        bench::available(args.backend).map_err(CliError::Unsupported)?;
     }
     prepare_output(&args.out)?;
     let mut study = experiment::RnnStudy {

@@ -154,7 +154,10 @@ impl Preset {
         let ff_problem = ProblemConfig {
             curvature: CurvatureKind::GaussNewton,
             structural_damping: None,
-            diagonal: DiagonalEstimator::SquaredGradients { max_cases: 100 },
+            // Squared gradients of a fresh random 1000 cases of the gradient batch each
+            // iteration (the whole batch when it is smaller), in one pass: about 5% of a
+            // full-batch gradient on CURVES' 20000 cases.
+            diagonal: DiagonalEstimator::SquaredGradients { max_cases: 1000 },
         };
         // RNNs: structural damping on, Martens' diagonal preconditioner off (the papers
         // found it does not help RNNs, and it costs a through-time backward pass per case).

@@ -51,16 +51,23 @@ pub struct MetricsRow {
     pub cg_iterations: usize,
     /// Curvature-vector products in this iteration.
     pub curvature_products: usize,
+    /// Where the iteration's time went (HF only; zeros for first-order optimizers).
+    pub phases: hf_core::PhaseTimes,
 }
 
 /// The metrics file's header.
-pub const METRICS_HEADER: &str =
-    "iteration,wall_time_s,train_objective,held_out_error,damping,rho,cg_iterations,curvature_products";
+pub const METRICS_HEADER: &str = "iteration,wall_time_s,train_objective,held_out_error,damping,rho,cg_iterations,\
+                                  curvature_products,gradient_s,preconditioner_s,solve_s,backtracking_s,rho_s,\
+                                  line_search_s";
+
+/// Columns of [`METRICS_HEADER`].
+const METRICS_COLUMNS: usize = 14;
 
 impl MetricsRow {
     fn csv(&self) -> String {
+        let t = &self.phases;
         format!(
-            "{},{:.6},{:.9e},{:.9e},{:.6e},{:.6},{},{}",
+            "{},{:.6},{:.9e},{:.9e},{:.6e},{:.6},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6}",
             self.iteration,
             self.wall_time_s,
             self.train_objective,
@@ -68,14 +75,20 @@ impl MetricsRow {
             self.damping,
             self.rho,
             self.cg_iterations,
-            self.curvature_products
+            self.curvature_products,
+            t.gradient,
+            t.preconditioner,
+            t.solve,
+            t.backtracking,
+            t.rho,
+            t.line_search
         )
     }
 
     /// Parses a row written by [`MetricsFile`].
     pub fn parse(line: &str) -> Option<Self> {
         let f: Vec<&str> = line.split(',').collect();
-        if f.len() != 8 {
+        if f.len() != METRICS_COLUMNS {
             return None;
         }
         Some(Self {
@@ -87,6 +100,14 @@ impl MetricsRow {
             rho: f[5].parse().ok()?,
             cg_iterations: f[6].parse().ok()?,
             curvature_products: f[7].parse().ok()?,
+            phases: hf_core::PhaseTimes {
+                gradient: f[8].parse().ok()?,
+                preconditioner: f[9].parse().ok()?,
+                solve: f[10].parse().ok()?,
+                backtracking: f[11].parse().ok()?,
+                rho: f[12].parse().ok()?,
+                line_search: f[13].parse().ok()?,
+            },
         })
     }
 }

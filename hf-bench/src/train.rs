@@ -198,6 +198,7 @@ where
                     rho: rec.rho,
                     cg_iterations: rec.solver_iterations,
                     curvature_products: rec.curvature_products,
+                    phases: rec.phases,
                 };
                 progress.iteration(&row, held_out_label);
                 metrics.push(row)?;
@@ -262,6 +263,7 @@ where
                     rho: f64::NAN,
                     cg_iterations: 0,
                     curvature_products: 0,
+                    phases: hf_core::PhaseTimes::default(),
                 };
                 progress.iteration(&row, held_out_label);
                 metrics.push(row)?;

@@ -86,9 +86,24 @@ fn training_writes_metrics_plot_summary_and_checkpoint() {
     let (header, rows) = metrics(&out);
     assert_eq!(
         header,
-        "iteration,wall_time_s,train_objective,held_out_error,damping,rho,cg_iterations,curvature_products"
+        "iteration,wall_time_s,train_objective,held_out_error,damping,rho,cg_iterations,curvature_products,\
+         gradient_s,preconditioner_s,solve_s,backtracking_s,rho_s,line_search_s"
     );
     assert_eq!(rows.len(), 4);
+    // The phase profile: every phase took time, and together they fit in the iteration.
+    for r in &rows {
+        let phases: Vec<f64> = r[8..14].iter().map(|v| v.parse().unwrap()).collect();
+        assert!(phases.iter().all(|&t| t > 0.0), "each phase is timed: {phases:?}");
+    }
+    let wall: f64 = rows[3][1].parse().unwrap();
+    let profiled: f64 = rows
+        .iter()
+        .flat_map(|r| r[8..14].iter().map(|v| v.parse::<f64>().unwrap()))
+        .sum();
+    assert!(
+        profiled <= wall * 1.0001,
+        "phases {profiled} s within the training time {wall} s"
+    );
     let first: f64 = rows[0][2].parse().unwrap();
     let last: f64 = rows[3][2].parse().unwrap();
     assert!(last < first, "the objective falls: {first} → {last}");

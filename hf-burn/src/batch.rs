@@ -61,4 +61,32 @@ impl<B: Backend, const D: usize> DataBatch<B, D> {
             target: self.target.clone().slice([range.start * k..range.end * k, 0..t[1]]),
         }
     }
+
+    /// The cases listed in `cases`, in that order (a gather on the device).
+    ///
+    /// # Errors
+    /// [`Error::Batch`] for an empty list or a case beyond the batch.
+    pub fn select(&self, cases: &[usize]) -> Result<Self> {
+        let n = self.len();
+        if cases.is_empty() || cases.iter().any(|&i| i >= n) {
+            return Err(Error::Batch(format!(
+                "cannot select cases {cases:?} from a batch of {n}: need at least one case, each below {n}"
+            )));
+        }
+        let k = self.rows_per_case();
+        let device = self.input.device();
+        let index =
+            |rows: Vec<i64>| Tensor::<B, 1, Int>::from_data(TensorData::new(rows.clone(), [rows.len()]), &device);
+        let input_rows = index(cases.iter().map(|&i| i as i64).collect());
+        let target_rows = index(
+            cases
+                .iter()
+                .flat_map(|&i| (i * k..(i + 1) * k).map(|r| r as i64))
+                .collect(),
+        );
+        Ok(Self {
+            input: self.input.clone().select(0, input_rows),
+            target: self.target.clone().select(0, target_rows),
+        })
+    }
 }

@@ -20,10 +20,13 @@ pub enum DiagonalEstimator {
     /// No diagonal: the preconditioner is the identity.
     None,
     /// Martens (2010): `d = (1/n) Σ_i g_i ⊙ g_i` over per-case gradients `g_i` of the
-    /// first `max_cases` cases of the gradient batch (the empirical Fisher diagonal, on
-    /// the scale of the averaged curvature). One backward pass per case.
+    /// gradient batch (the empirical Fisher diagonal, on the scale of the averaged
+    /// curvature): the whole batch, or a fresh random subset of `max_cases` cases each
+    /// iteration when the batch is larger. One backward pass in all for networks that
+    /// implement [`Network::forward_with_taps`] (hf-models' networks do), one per case
+    /// otherwise.
     SquaredGradients {
-        /// Cases used (the batch is assumed shuffled).
+        /// At most this many cases of the gradient batch, drawn at random.
         max_cases: usize,
     },
     /// Chapelle & Erhan (2011): the unbiased estimate `d = (1/N) E_v[(Jᵀ S v)²]` of the
@@ -66,19 +69,48 @@ impl SplitMix {
     }
 }
 
+/// `max_cases` distinct cases of `n`, sorted, drawn by a partial Fisher-Yates shuffle
+/// seeded with `draw`; `None` when `max_cases` covers all of them.
+fn random_subset(n: usize, max_cases: usize, draw: u64) -> Option<Vec<usize>> {
+    let m = max_cases.max(1);
+    if m >= n {
+        return None;
+    }
+    let mut rng = SplitMix(draw ^ 0x5EED_D1A6_0000_0000);
+    let mut cases: Vec<usize> = (0..n).collect();
+    for i in 0..m {
+        let j = i + (rng.next_u64() % (n - i) as u64) as usize;
+        cases.swap(i, j);
+    }
+    let mut subset = cases[..m].to_vec();
+    subset.sort_unstable();
+    Some(subset)
+}
+
 impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize, J: JvpStrategy> Evaluator<B, N, L, D, J> {
-    /// Martens' diagonal: `(1/n) Σ_i g_i ⊙ g_i` over the first `n = min(max_cases, N)`
-    /// cases of `batch`.
+    /// Martens' diagonal `(1/N) Σ_i g_i ⊙ g_i` over all `N` cases of `batch`: in one
+    /// backward pass when the network reports its layers
+    /// ([`one_pass_squared_gradient_diagonal`](Self::one_pass_squared_gradient_diagonal)),
+    /// else one backward pass per case
+    /// ([`per_case_squared_gradient_diagonal`](Self::per_case_squared_gradient_diagonal)).
     ///
     /// # References
     /// - J. Martens, "Deep learning via Hessian-free optimization", ICML 2010, §4.7.
-    pub fn squared_gradient_diagonal(
+    pub fn squared_gradient_diagonal(&self, theta: &ParamVector<B>, batch: &DataBatch<B, D>) -> Result<ParamVector<B>> {
+        match self.one_pass_squared_gradient_diagonal(theta, batch)? {
+            Some(d) => Ok(d),
+            None => self.per_case_squared_gradient_diagonal(theta, batch),
+        }
+    }
+
+    /// Martens' diagonal by one backward pass per case of `batch`: the generic
+    /// fallback, right for every network.
+    pub fn per_case_squared_gradient_diagonal(
         &self,
         theta: &ParamVector<B>,
         batch: &DataBatch<B, D>,
-        max_cases: usize,
     ) -> Result<ParamVector<B>> {
-        let n = max_cases.clamp(1, batch.len());
+        let n = batch.len();
         let mut sum = theta.tensor().zeros_like();
         for i in 0..n {
             let (_, g) = self.gradient(theta, &batch.slice(i..i + 1))?;
@@ -116,20 +148,48 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize, J: JvpStrategy>
     }
 
     /// The diagonal chosen by `estimator` (`None` for [`DiagonalEstimator::None`]).
+    /// `draw` seeds the random subset of cases of
+    /// [`DiagonalEstimator::SquaredGradients`] (the HF problem passes the iteration,
+    /// so every iteration sees other cases and a resumed run the same ones).
     pub fn diagonal(
         &self,
         estimator: DiagonalEstimator,
         theta: &ParamVector<B>,
         batch: &DataBatch<B, D>,
+        draw: u64,
     ) -> Result<Option<ParamVector<B>>> {
         Ok(match estimator {
             DiagonalEstimator::None => None,
             DiagonalEstimator::SquaredGradients { max_cases } => {
-                Some(self.squared_gradient_diagonal(theta, batch, max_cases)?)
+                let subset = random_subset(batch.len(), max_cases, draw);
+                let data = match subset {
+                    Some(cases) => batch.select(&cases)?,
+                    None => batch.clone(),
+                };
+                Some(self.squared_gradient_diagonal(theta, &data)?)
             }
             DiagonalEstimator::ChapelleErhan { samples, seed } => {
                 Some(self.chapelle_erhan_diagonal(theta, batch, samples, seed)?)
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::random_subset;
+
+    #[test]
+    fn random_subsets_are_distinct_sorted_and_change_with_the_draw() {
+        assert_eq!(random_subset(10, 10, 1), None);
+        assert_eq!(random_subset(10, 50, 1), None);
+        let a = random_subset(1000, 100, 1).unwrap();
+        let b = random_subset(1000, 100, 2).unwrap();
+        assert_eq!(a.len(), 100);
+        assert!(a.windows(2).all(|w| w[0] < w[1]) && *a.last().unwrap() < 1000);
+        assert_ne!(a, b);
+        assert_eq!(a, random_subset(1000, 100, 1).unwrap());
+        // Not the first cases: the whole batch is reached.
+        assert!(*a.last().unwrap() > 500);
     }
 }

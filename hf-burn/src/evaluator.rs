@@ -91,6 +91,24 @@ impl<B: Backend, N: Network<D>, const D: usize> Templates<B, N, D> {
         Ok(self.network.forward(&module, input))
     }
 
+    /// Forward pass on one level of autodiff with the network's parameter uses
+    /// reported to `taps` (`None`: the network does not report them).
+    pub fn forward_inner_with_taps(
+        &self,
+        theta: &Tensor<Inner<B>, 1>,
+        input: Tensor<Inner<B>, D>,
+        taps: &mut crate::AffineTaps<Inner<B>>,
+    ) -> Result<Option<Outputs<Inner<B>>>> {
+        let module = load(self.inner.clone(), &self.layout, theta)?;
+        Ok(self.network.forward_with_taps(&module, input, taps))
+    }
+
+    /// The module on one level of autodiff as built (its parameter ids are those of
+    /// every module loaded from it).
+    pub(crate) fn inner_template(&self) -> &N::Module<Inner<B>> {
+        &self.inner
+    }
+
     /// Forward pass on two levels of autodiff.
     pub fn forward_outer(&self, theta: &Tensor<Outer<B>, 1>, input: Tensor<Outer<B>, D>) -> Result<Outputs<Outer<B>>> {
         let module = load(self.outer.clone(), &self.layout, theta)?;
@@ -140,11 +158,11 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize, J: JvpStrategy>
         self.templates.layout.len()
     }
 
-    fn check(&self, theta: &ParamVector<B>) -> Result<()> {
+    pub(crate) fn check(&self, theta: &ParamVector<B>) -> Result<()> {
         self.templates.layout.check(theta.tensor().dims()[0])
     }
 
-    fn check_outputs(z: &[usize], t: &[usize]) -> Result<()> {
+    pub(crate) fn check_outputs(z: &[usize], t: &[usize]) -> Result<()> {
         if z == t {
             Ok(())
         } else {

@@ -15,7 +15,8 @@
 //!   [`hf_core::CurvatureOperator`]s, with [`StructuralDamping`]; `J v` through a
 //!   [`JvpStrategy`] ([`DoubleBackward`] today).
 //! - [`DiagonalEstimator`]: Martens' squared-gradient and Chapelle & Erhan's diagonal
-//!   for [`hf_core::Diagonal`].
+//!   for [`hf_core::Diagonal`]; the squared gradients of a whole batch in one backward
+//!   pass for networks that report their layers through [`AffineTaps`].
 //! - [`BurnProblem`]: all of it as an [`hf_core::Problem`].
 //!
 //! # References
@@ -35,6 +36,8 @@ pub mod network;
 pub mod nn;
 pub mod params;
 pub mod problem;
+pub mod squared_gradients;
+pub mod taps;
 pub mod vector;
 
 pub use backend::{lift, lift2, scalar, tensor_from_f64, Inner, Outer};
@@ -48,4 +51,5 @@ pub use loss::{logistic, LogisticCrossEntropy, Loss, MatchingLoss, SoftmaxCrossE
 pub use network::{Network, Outputs};
 pub use params::{flatten, load, ParamLayout};
 pub use problem::{BatchSource, BurnProblem, FixedBatches, ProblemConfig};
+pub use taps::AffineTaps;
 pub use vector::ParamVector;

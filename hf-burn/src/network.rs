@@ -3,6 +3,8 @@
 use burn::module::Module;
 use burn::prelude::*;
 
+use crate::taps::AffineTaps;
+
 /// The outputs of a network on a batch.
 #[derive(Debug, Clone)]
 pub struct Outputs<B: Backend> {
@@ -71,4 +73,23 @@ pub trait Network<const D: usize>: Clone + Send + Sync + 'static {
 
     /// Runs the network on a batch.
     fn forward<B: Backend>(&self, module: &Self::Module<B>, input: Tensor<B, D>) -> Outputs<B>;
+
+    /// Optional: the same forward pass with every use of a trainable parameter
+    /// computed through `taps` (see [`AffineTaps`]). A network that implements it gets
+    /// Martens' squared-gradient diagonal for a whole batch in one backward pass
+    /// ([`Evaluator::squared_gradient_diagonal`](crate::Evaluator::squared_gradient_diagonal));
+    /// the default, `None`, falls back to one backward pass per case.
+    ///
+    /// Write the forward pass once, generic over the recorder, and call it from
+    /// both methods: `forward` with [`AffineTaps::off`], this one with the recorder
+    /// given. A parameter used outside `taps` makes the estimator fall back too.
+    fn forward_with_taps<B: Backend>(
+        &self,
+        module: &Self::Module<B>,
+        input: Tensor<B, D>,
+        taps: &mut AffineTaps<B>,
+    ) -> Option<Outputs<B>> {
+        let _ = (module, input, taps);
+        None
+    }
 }

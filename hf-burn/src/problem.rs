@@ -146,6 +146,7 @@ pub struct BurnProblem<
     config: ProblemConfig,
     gradient_batch: Option<DataBatch<B, D>>,
     curvature_batch: Option<DataBatch<B, D>>,
+    iteration: usize,
 }
 
 impl<B: Backend, N: Network<D>, L: MatchingLoss, S: BatchSource<B, D>, const D: usize> BurnProblem<B, N, L, S, D> {
@@ -173,6 +174,7 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, S: BatchSource<B, D>, const D: 
             config,
             gradient_batch: None,
             curvature_batch: None,
+            iteration: 0,
         }
     }
 
@@ -222,6 +224,7 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, S: BatchSource<B, D>, const D: 
     type Vector = ParamVector<B>;
 
     fn begin_iteration(&mut self, iteration: usize) -> hf_core::Result<()> {
+        self.iteration = iteration;
         self.gradient_batch = Some(self.source.gradient_batch(iteration)?);
         self.curvature_batch = Some(self.source.curvature_batch(iteration)?);
         Ok(())
@@ -258,6 +261,8 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, S: BatchSource<B, D>, const D: 
     fn curvature_diagonal(&mut self, theta: &ParamVector<B>) -> hf_core::Result<Option<ParamVector<B>>> {
         let estimator = self.config.diagonal;
         self.ensure_batches()?;
-        Ok(self.evaluator.diagonal(estimator, theta, self.gradient_batch())?)
+        Ok(self
+            .evaluator
+            .diagonal(estimator, theta, self.gradient_batch(), self.iteration as u64)?)
     }
 }

@@ -4,7 +4,7 @@ use burn::module::Param;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use hf_burn::{logistic, tensor_from_f64, Loss, Network, Outputs};
+use hf_burn::{logistic, tensor_from_f64, AffineTaps, Loss, Network, Outputs};
 
 use crate::init::{sparse_weights, SPARSE_CONNECTIONS};
 use crate::rng::SplitMix64;
@@ -53,9 +53,11 @@ impl<B: Backend> DenseStack<B> {
         }
     }
 
-    /// `h W_i + b_i` for layer `i` (matmul and add: differentiable twice).
-    pub fn affine(&self, i: usize, h: Tensor<B, 2>) -> Tensor<B, 2> {
-        h.matmul(self.weights[i].val()) + self.biases[i].val().unsqueeze_dim(0)
+    /// `h W_i + b_i` for layer `i` (matmul and add: differentiable twice), reported
+    /// to `taps` (one row per case).
+    pub fn affine(&self, i: usize, h: Tensor<B, 2>, taps: &mut AffineTaps<B>) -> Tensor<B, 2> {
+        let cases = h.dims()[0];
+        taps.affine(h, &self.weights[i], Some(&self.biases[i]), cases)
     }
 }
 
@@ -139,11 +141,26 @@ impl Network<2> for AutoencoderSpec {
     }
 
     fn forward<B: Backend>(&self, m: &DenseStack<B>, x: Tensor<B, 2>) -> Outputs<B> {
+        self.run(m, x, &mut AffineTaps::off())
+    }
+
+    fn forward_with_taps<B: Backend>(
+        &self,
+        m: &DenseStack<B>,
+        x: Tensor<B, 2>,
+        taps: &mut AffineTaps<B>,
+    ) -> Option<Outputs<B>> {
+        Some(self.run(m, x, taps))
+    }
+}
+
+impl AutoencoderSpec {
+    fn run<B: Backend>(&self, m: &DenseStack<B>, x: Tensor<B, 2>, taps: &mut AffineTaps<B>) -> Outputs<B> {
         let code = self.encoder.len() - 2;
         let last = m.weights.len() - 1;
         let mut h = x;
         for i in 0..m.weights.len() {
-            let z = m.affine(i, h);
+            let z = m.affine(i, h, taps);
             // The code layer and the output layer are linear here; the loss applies the
             // output nonlinearity.
             h = if i == code || i == last { z } else { logistic(z) };

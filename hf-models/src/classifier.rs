@@ -3,7 +3,7 @@
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use hf_burn::{logistic, Loss, Network, Outputs};
+use hf_burn::{logistic, AffineTaps, Loss, Network, Outputs};
 
 use crate::autoencoder::DenseStack;
 
@@ -54,10 +54,25 @@ impl Network<2> for ClassifierSpec {
     }
 
     fn forward<B: Backend>(&self, m: &DenseStack<B>, x: Tensor<B, 2>) -> Outputs<B> {
+        self.run(m, x, &mut AffineTaps::off())
+    }
+
+    fn forward_with_taps<B: Backend>(
+        &self,
+        m: &DenseStack<B>,
+        x: Tensor<B, 2>,
+        taps: &mut AffineTaps<B>,
+    ) -> Option<Outputs<B>> {
+        Some(self.run(m, x, taps))
+    }
+}
+
+impl ClassifierSpec {
+    fn run<B: Backend>(&self, m: &DenseStack<B>, x: Tensor<B, 2>, taps: &mut AffineTaps<B>) -> Outputs<B> {
         let last = m.weights.len() - 1;
         let mut h = x;
         for i in 0..=last {
-            let z = m.affine(i, h);
+            let z = m.affine(i, h, taps);
             h = if i == last {
                 z
             } else {

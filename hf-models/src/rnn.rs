@@ -4,7 +4,7 @@ use burn::module::Param;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use hf_burn::{tensor_from_f64, Network, Outputs};
+use hf_burn::{tensor_from_f64, AffineTaps, Network, Outputs};
 
 use crate::init::{sparse_weights, SPARSE_CONNECTIONS};
 use crate::rng::SplitMix64;
@@ -99,22 +99,38 @@ impl Network<3> for RnnSpec {
     }
 
     fn forward<B: Backend>(&self, m: &TanhRnn<B>, x: Tensor<B, 3>) -> Outputs<B> {
+        self.run(m, x, &mut AffineTaps::off())
+    }
+
+    fn forward_with_taps<B: Backend>(
+        &self,
+        m: &TanhRnn<B>,
+        x: Tensor<B, 3>,
+        taps: &mut AffineTaps<B>,
+    ) -> Option<Outputs<B>> {
+        Some(self.run(m, x, taps))
+    }
+}
+
+impl RnnSpec {
+    fn run<B: Backend>(&self, m: &TanhRnn<B>, x: Tensor<B, 3>, taps: &mut AffineTaps<B>) -> Outputs<B> {
         let [n, steps, inputs] = x.dims();
         let hidden = self.hidden;
         let k = self.output_steps.clamp(1, steps);
         // Everything that does not depend on the previous state, for all steps at once:
         // one [n·steps, inputs] × [inputs, hidden] matmul with the bias folded in. Each
         // step of the recurrence is then one matmul, one add and one tanh.
-        let projected = (x.reshape([n * steps, inputs]).matmul(m.input.val()) + m.hidden_bias.val().unsqueeze_dim(0))
+        let projected = taps
+            .affine(x.reshape([n * steps, inputs]), &m.input, Some(&m.hidden_bias), n)
             .reshape([n, steps, hidden]);
-        let mut h = m.initial.val().unsqueeze_dim::<2>(0).repeat_dim(0, n);
+        let mut h = taps.rows(&m.initial, n, n);
         let mut states = Vec::with_capacity(steps);
         for t in 0..steps {
             let xt = projected
                 .clone()
                 .slice([0..n, t..t + 1, 0..hidden])
                 .reshape([n, hidden]);
-            h = (xt + h.matmul(m.recurrent.val())).tanh();
+            h = (xt + taps.affine(h, &m.recurrent, None, n)).tanh();
             states.push(h.clone());
         }
         let states = Tensor::stack::<3>(states, 1);
@@ -123,7 +139,7 @@ impl Network<3> for RnnSpec {
             .clone()
             .slice([0..n, steps - k..steps, 0..hidden])
             .reshape([n * k, hidden]);
-        let z = out_rows.matmul(m.output.val()) + m.output_bias.val().unsqueeze_dim(0);
+        let z = taps.affine(out_rows, &m.output, Some(&m.output_bias), n);
         Outputs {
             z,
             hidden: Some(states.reshape([n * steps, hidden])),

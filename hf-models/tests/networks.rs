@@ -202,6 +202,61 @@ fn rnn_gauss_newton_with_structural_damping_matches_explicit_jacobian() {
     check(spec, Loss::SoftmaxCrossEntropy, batch, noise(p, 8, 0.6), 0.03);
 }
 
+/// The one-pass squared-gradient diagonal (every parameter reported to the taps)
+/// against one backward pass per case.
+fn one_pass_matches_per_case<N: Network<D>, const D: usize>(
+    net: N,
+    loss: Loss,
+    batch: DataBatch<B, D>,
+    theta: Vec<f64>,
+) {
+    let ev = Evaluator::new(net, loss, &Default::default()).unwrap();
+    let theta = pv(theta);
+    let one_pass = ev
+        .one_pass_squared_gradient_diagonal(&theta, &batch)
+        .unwrap()
+        .expect("hf-models' networks report every parameter");
+    let per_case = ev.per_case_squared_gradient_diagonal(&theta, &batch).unwrap().to_vec();
+    let e = rel_err(&one_pass.to_vec(), &per_case);
+    assert!(e < 1e-10, "{loss:?}: relative error {e}");
+}
+
+#[test]
+fn every_network_gets_the_squared_gradient_diagonal_in_one_pass() {
+    let ae = AutoencoderSpec {
+        encoder: vec![5, 4, 2],
+        output: AutoencoderOutput::Logistic,
+    };
+    let x: Vec<f64> = noise(6 * 5, 11, 1.0).iter().map(|v| 1.0 / (1.0 + (-v).exp())).collect();
+    let batch = DataBatch::new(t(x.clone(), [6, 5]), t(x, [6, 5])).unwrap();
+    let p = 5 * 4 + 4 + 4 * 2 + 2 + 2 * 4 + 4 + 4 * 5 + 5;
+    one_pass_matches_per_case(ae.clone(), ae.loss(), batch, noise(p, 12, 0.7));
+
+    let clf = ClassifierSpec {
+        sizes: vec![4, 3, 3],
+        activation: Activation::Tanh,
+    };
+    let y: Vec<f64> = (0..5)
+        .flat_map(|i| (0..3).map(move |j| if j == i % 3 { 1.0 } else { 0.0 }))
+        .collect();
+    let batch = DataBatch::new(t(noise(5 * 4, 13, 1.0), [5, 4]), t(y, [5, 3])).unwrap();
+    one_pass_matches_per_case(clf.clone(), clf.loss(), batch, noise(4 * 3 + 3 + 3 * 3 + 3, 14, 0.7));
+
+    // The RNN: weights shared over steps, the initial state, outputs at two steps.
+    let rnn = RnnSpec {
+        inputs: 2,
+        hidden: 3,
+        outputs: 2,
+        output_steps: 2,
+    };
+    let (cases, steps) = (4, 5);
+    let x = noise(cases * steps * 2, 15, 1.0);
+    let y = noise(cases * 2 * 2, 16, 1.0);
+    let batch = DataBatch::new(t(x, [cases, steps, 2]), t(y, [cases * 2, 2])).unwrap();
+    let p = 2 * 3 + 3 * 3 + 3 + 3 * 2 + 2 + 3;
+    one_pass_matches_per_case(rnn, Loss::SquaredError, batch, noise(p, 17, 0.6));
+}
+
 #[test]
 fn sparse_inits_give_fifteen_connections_per_unit() {
     let device = Default::default();

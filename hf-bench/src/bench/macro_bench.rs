@@ -35,6 +35,55 @@ pub struct MethodRun {
     pub success: Option<Success>,
     /// `(seconds of training, held-out error)` at each evaluation.
     pub curve: Vec<(f64, f64)>,
+    /// HF only: the median time of each phase of an iteration, over the run.
+    #[serde(default)]
+    pub profile: Option<PhaseProfile>,
+}
+
+/// Where an HF iteration's time goes: per-phase medians over a run's iterations.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PhaseProfile {
+    /// Iterations the medians are over.
+    pub iterations: usize,
+    /// The median of each phase, seconds.
+    pub median: hf_core::PhaseTimes,
+    /// The median iteration's total, seconds (the sum of its phases).
+    pub median_total_s: f64,
+    /// Median curvature products per iteration.
+    pub median_products: f64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => v[n / 2],
+        _ => 0.5 * (v[n / 2 - 1] + v[n / 2]),
+    }
+}
+
+impl PhaseProfile {
+    /// Medians over the HF rows of a metrics file (`None` without rows).
+    pub fn of(rows: &[MetricsRow]) -> Option<Self> {
+        if rows.is_empty() {
+            return None;
+        }
+        let m = |f: fn(&hf_core::PhaseTimes) -> f64| median(rows.iter().map(|r| f(&r.phases)).collect());
+        Some(Self {
+            iterations: rows.len(),
+            median: hf_core::PhaseTimes {
+                gradient: m(|t| t.gradient),
+                preconditioner: m(|t| t.preconditioner),
+                solve: m(|t| t.solve),
+                backtracking: m(|t| t.backtracking),
+                rho: m(|t| t.rho),
+                line_search: m(|t| t.line_search),
+            },
+            median_total_s: m(|t| t.total()),
+            median_products: median(rows.iter().map(|r| r.curvature_products as f64).collect()),
+        })
+    }
 }
 
 /// The first evaluation below a success threshold.
@@ -154,7 +203,11 @@ pub fn run<B: burn::prelude::Backend>(
                 iteration: r.iteration,
             })
         });
+        let profile = (optimizer == OptimizerKind::Hf)
+            .then(|| PhaseProfile::of(&rows))
+            .flatten();
         runs.push(MethodRun {
+            profile,
             method: name_of(optimizer).into(),
             learning_rate: lr,
             iterations: summary.iterations,

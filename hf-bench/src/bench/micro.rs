@@ -17,7 +17,7 @@ use crate::error::Result;
 use crate::peak_alloc;
 
 /// The models measured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum MicroModel {
     /// Martens' CURVES autoencoder.
@@ -63,13 +63,20 @@ pub struct MicroResult {
     pub gauss_newton: Timing,
     /// One Hessian-vector product.
     pub hessian: Timing,
-    /// Martens' diagonal preconditioner from up to 32 per-case gradients (one backward
-    /// pass each).
+    /// Martens' squared-gradient diagonal over the whole batch, in one pass (the
+    /// preconditioner of the feed-forward presets).
     pub preconditioner: Timing,
+    /// The same diagonal from 32 cases by one backward pass per case (the generic
+    /// fallback, and what the presets did before the one-pass estimate).
+    #[serde(default)]
+    pub per_case_preconditioner: Option<Timing>,
     /// One CG iteration (the mean over 5 iterations of a solve).
     pub cg_iteration: Timing,
     /// Gauss-Newton product / gradient, medians measured side by side.
     pub gn_over_gradient: f64,
+    /// Preconditioner (whole batch) / gradient, medians measured side by side.
+    #[serde(default)]
+    pub preconditioner_over_gradient: f64,
 }
 
 fn measure(repeats: usize, batch: usize, mut f: impl FnMut() -> Result<()>) -> Result<Timing> {
@@ -109,8 +116,8 @@ fn noise(n: usize, seed: u64, scale: f64) -> Vec<f64> {
     (0..n).map(|_| scale * rng.normal()).collect()
 }
 
-/// Per-case gradients in the measured preconditioner build.
-const PRECONDITIONER_CASES: usize = 32;
+/// Cases of the measured per-case preconditioner build.
+const PER_CASE_CASES: usize = 32;
 
 fn measure_model<B: Backend, N: Network<D>, const D: usize>(
     backend: &str,
@@ -141,9 +148,14 @@ fn measure_model<B: Backend, N: Network<D>, const D: usize>(
         Ok(())
     })?;
     let preconditioner = measure(repeats, cases, || {
-        sync(&ev.squared_gradient_diagonal(&theta, &batch, PRECONDITIONER_CASES)?);
+        sync(&ev.squared_gradient_diagonal(&theta, &batch)?);
         Ok(())
     })?;
+    let few = batch.slice(0..PER_CASE_CASES.min(cases));
+    let per_case_preconditioner = Some(measure(repeats, few.len(), || {
+        sync(&ev.per_case_squared_gradient_diagonal(&theta, &few)?);
+        Ok(())
+    })?);
     const CG_ITERATIONS: usize = 5;
     let mut cg = ConjugateGradient::new(CgConfig {
         min_iterations: CG_ITERATIONS,
@@ -175,6 +187,8 @@ fn measure_model<B: Backend, N: Network<D>, const D: usize>(
         batch: cases,
         repeats,
         gn_over_gradient: gauss_newton.median_s / gradient.median_s,
+        preconditioner_over_gradient: preconditioner.median_s / gradient.median_s,
+        per_case_preconditioner,
         gradient,
         gauss_newton,
         hessian,

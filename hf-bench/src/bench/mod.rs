@@ -7,7 +7,8 @@ pub mod report;
 
 use serde::{Deserialize, Serialize};
 
-/// Which backends to measure.
+/// A burn backend for a run or a benchmark: one enum and one dispatch (`on_backend!`
+/// in main.rs) for the whole program.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum BenchBackend {
@@ -19,6 +20,8 @@ pub enum BenchBackend {
     NdarrayF64,
     /// burn-wgpu, f32.
     Wgpu,
+    /// burn-cuda, f32 (feature `cuda`).
+    Cuda,
 }
 
 impl BenchBackend {
@@ -29,6 +32,7 @@ impl BenchBackend {
             BenchBackend::Ndarray => "ndarray",
             BenchBackend::NdarrayF64 => "ndarray-f64",
             BenchBackend::Wgpu => "wgpu",
+            BenchBackend::Cuda => "cuda",
         }
     }
 }
@@ -40,6 +44,35 @@ pub struct Skipped {
     pub backend: String,
     /// Why.
     pub reason: String,
+}
+
+/// Whether backend `b` can run here, or why not.
+pub fn available(b: BenchBackend) -> Result<(), String> {
+    match b {
+        BenchBackend::Wgpu => wgpu_available(),
+        BenchBackend::Cuda => cuda_available(),
+        _ => Ok(()),
+    }
+}
+
+/// Whether a CUDA device answers, or why not.
+pub fn cuda_available() -> Result<(), String> {
+    #[cfg(feature = "cuda")]
+    {
+        use burn::prelude::*;
+        let probe = std::panic::catch_unwind(|| {
+            let t = Tensor::<burn::backend::Cuda, 1>::from_floats([1.0, 2.0], &Default::default());
+            t.sum().into_scalar()
+        });
+        match probe {
+            Ok(s) if (s - 3.0).abs() < 1e-6 => Ok(()),
+            _ => Err("no CUDA device (no NVIDIA driver, or no GPU visible to this process)".into()),
+        }
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        Err("this hf was built without the cuda feature (cargo build --release -p hf-bench --features cuda)".into())
+    }
 }
 
 /// Whether a wgpu device answers, or why not.

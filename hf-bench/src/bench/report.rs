@@ -42,9 +42,9 @@ pub fn markdown(r: &BenchReport) -> String {
         );
         let _ = writeln!(
             s,
-            "| backend | model | params | batch | gradient | GN product | Hessian product | preconditioner (32 cases) | CG iteration | GN/grad | grad ex/s | peak host MiB (GN) |"
+            "| backend | model | params | batch | gradient | GN product | Hessian product | preconditioner (batch, one pass) | per-case preconditioner (32 cases) | CG iteration | GN/grad | precond/grad | grad ex/s | peak host MiB (GN) |"
         );
-        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         for m in &r.micro {
             let model = serde_json::to_value(m.model)
                 .ok()
@@ -52,7 +52,7 @@ pub fn markdown(r: &BenchReport) -> String {
                 .unwrap_or_default();
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.0} | {:.1} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.0} | {:.1} |",
                 m.backend,
                 model,
                 m.parameters,
@@ -61,8 +61,10 @@ pub fn markdown(r: &BenchReport) -> String {
                 ms(&m.gauss_newton),
                 ms(&m.hessian),
                 ms(&m.preconditioner),
+                m.per_case_preconditioner.as_ref().map_or("—".into(), ms),
                 ms(&m.cg_iteration),
                 m.gn_over_gradient,
+                m.preconditioner_over_gradient,
                 m.gradient.examples_per_s,
                 m.gauss_newton.peak_host_bytes as f64 / 1048576.0
             );
@@ -90,6 +92,42 @@ pub fn markdown(r: &BenchReport) -> String {
                 run.final_held_out,
                 run.best_held_out,
                 run.time_to_target_s.map_or("not reached".into(), |t| format!("{t:.1}"))
+            );
+        }
+    }
+    let profiled: Vec<_> = r
+        .macro_results
+        .iter()
+        .flat_map(|m| m.runs.iter().filter_map(move |run| run.profile.map(|p| (m, p))))
+        .collect();
+    if !profiled.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n## Where an HF iteration's time goes\n\nMedian seconds per iteration over the macro runs' HF \
+             iterations (share of the median total). The solve includes every curvature product.\n"
+        );
+        let _ = writeln!(
+            s,
+            "| preset | backend | iterations | products | gradient | preconditioner | solve | backtracking | ρ | line search | total |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|");
+        for (m, p) in profiled {
+            let t = &p.median;
+            let cell = |x: f64| format!("{x:.3} ({:.0}%)", 100.0 * x / p.median_total_s);
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {:.3} |",
+                m.preset,
+                m.backend,
+                p.iterations,
+                p.median_products,
+                cell(t.gradient),
+                cell(t.preconditioner),
+                cell(t.solve),
+                cell(t.backtracking),
+                cell(t.rho),
+                cell(t.line_search),
+                p.median_total_s
             );
         }
     }

@@ -281,7 +281,8 @@ fn squared_gradient_diagonal_matches_finite_difference_per_case_gradients() {
         let ev = Evaluator::new(MlpSpec, loss, &device()).unwrap();
         let b = mlp_batch(5, kind, &mut rng);
         let theta = random_theta(&ev, &mut rng);
-        let got = ev.squared_gradient_diagonal(&vector(theta.clone()), &b, 4).unwrap().to_vec();
+        // MlpSpec reports its layers: this is the one-pass diagonal.
+        let got = ev.squared_gradient_diagonal(&vector(theta.clone()), &b.slice(0..4)).unwrap().to_vec();
         // Reference: each of the first 4 cases alone, its gradient by central differences.
         let h = 1e-6;
         let mut want = vec![0.0; theta.len()];
@@ -298,6 +299,59 @@ fn squared_gradient_diagonal_matches_finite_difference_per_case_gradients() {
         }
         assert!(rel_err(&got, &want) < 1e-6, "{kind}: {}", rel_err(&got, &want));
     }
+}
+
+fn one_pass_check<N: Network<D>, const D: usize>(net: N, batch: impl Fn(&str, &mut Rng) -> DataBatch<TestBackend, D>) {
+    let mut rng = Rng(31);
+    for (kind, loss) in LOSSES {
+        let ev = Evaluator::new(net.clone(), loss, &device()).unwrap();
+        let b = batch(kind, &mut rng);
+        let theta = vector(random_theta(&ev, &mut rng));
+        let one_pass = ev.one_pass_squared_gradient_diagonal(&theta, &b).unwrap().expect("the network reports its layers");
+        let per_case = ev.per_case_squared_gradient_diagonal(&theta, &b).unwrap().to_vec();
+        let e = rel_err(&one_pass.to_vec(), &per_case);
+        assert!(e < 1e-10, "{kind}: one pass against the per-case loop, relative error {e}");
+    }
+}
+
+#[test]
+fn one_pass_squared_gradients_match_the_per_case_loop_on_mlp() {
+    one_pass_check(MlpSpec, |k, r| mlp_batch(6, k, r));
+}
+
+#[test]
+fn one_pass_squared_gradients_match_the_per_case_loop_on_rnn() {
+    // Weights shared over 4 steps and outputs at 2 of them: per-case sums before squaring.
+    one_pass_check(RnnSpec, |k, r| rnn_batch(5, 4, k, r));
+}
+
+#[test]
+fn one_pass_squared_gradients_refuse_a_network_with_an_unreported_parameter() {
+    let mut rng = Rng(37);
+    let ev = Evaluator::new(HalfTappedMlpSpec, Loss::SquaredError, &device()).unwrap();
+    let b = mlp_batch(4, "squared", &mut rng);
+    let theta = vector(random_theta(&ev, &mut rng));
+    assert!(ev.one_pass_squared_gradient_diagonal(&theta, &b).unwrap().is_none());
+    // The estimator falls back to the per-case loop and still gets it right.
+    let got = ev.squared_gradient_diagonal(&theta, &b).unwrap().to_vec();
+    let want = ev.per_case_squared_gradient_diagonal(&theta, &b).unwrap().to_vec();
+    assert!(rel_err(&got, &want) < 1e-12);
+}
+
+#[test]
+fn squared_gradient_estimator_draws_a_fresh_subset_each_iteration() {
+    let mut rng = Rng(41);
+    let ev = Evaluator::new(MlpSpec, Loss::SquaredError, &device()).unwrap();
+    let b = mlp_batch(12, "squared", &mut rng);
+    let theta = vector(random_theta(&ev, &mut rng));
+    let est = hf_burn::DiagonalEstimator::SquaredGradients { max_cases: 4 };
+    let draw = |d: u64| ev.diagonal(est, &theta, &b, d).unwrap().unwrap().to_vec();
+    assert_eq!(draw(1), draw(1), "the same draw gives the same subset");
+    assert!(rel_err(&draw(1), &draw(2)) > 1e-6, "another draw gives other cases");
+    // Covering the batch: all cases, whatever the draw.
+    let all = hf_burn::DiagonalEstimator::SquaredGradients { max_cases: 12 };
+    let whole = ev.per_case_squared_gradient_diagonal(&theta, &b).unwrap().to_vec();
+    assert!(rel_err(&ev.diagonal(all, &theta, &b, 5).unwrap().unwrap().to_vec(), &whole) < 1e-10);
 }
 
 /// diag(G) from the explicit Jacobian.

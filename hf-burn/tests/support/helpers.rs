@@ -5,7 +5,9 @@ use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::DType;
 use hf_burn::nn::linear;
-use hf_burn::{logistic, tensor_from_f64, DataBatch, Evaluator, MatchingLoss, Network, Outputs, ParamVector};
+use hf_burn::{
+    logistic, tensor_from_f64, AffineTaps, DataBatch, Evaluator, MatchingLoss, Network, Outputs, ParamVector,
+};
 
 pub const F64: DType = DType::F64;
 
@@ -58,6 +60,45 @@ impl Network<2> for MlpSpec {
         let h2 = logistic(linear(&m.l2, h1));
         Outputs::new(linear(&m.l3, h2))
     }
+
+    fn forward_with_taps<B: Backend>(
+        &self,
+        m: &Mlp<B>,
+        x: Tensor<B, 2>,
+        taps: &mut AffineTaps<B>,
+    ) -> Option<Outputs<B>> {
+        let h1 = taps.linear(&m.l1, x).tanh();
+        let h2 = logistic(taps.linear(&m.l2, h1));
+        Some(Outputs::new(taps.linear(&m.l3, h2)))
+    }
+}
+
+/// [`MlpSpec`] reporting only its first two layers to the taps: the one-pass diagonal
+/// must refuse it.
+#[derive(Clone, Debug)]
+pub struct HalfTappedMlpSpec;
+
+impl Network<2> for HalfTappedMlpSpec {
+    type Module<B: Backend> = Mlp<B>;
+
+    fn init<B: Backend>(&self, device: &B::Device) -> Mlp<B> {
+        MlpSpec.init(device)
+    }
+
+    fn forward<B: Backend>(&self, m: &Mlp<B>, x: Tensor<B, 2>) -> Outputs<B> {
+        MlpSpec.forward(m, x)
+    }
+
+    fn forward_with_taps<B: Backend>(
+        &self,
+        m: &Mlp<B>,
+        x: Tensor<B, 2>,
+        taps: &mut AffineTaps<B>,
+    ) -> Option<Outputs<B>> {
+        let h1 = taps.linear(&m.l1, x).tanh();
+        let h2 = logistic(taps.linear(&m.l2, h1));
+        Some(Outputs::new(linear(&m.l3, h2)))
+    }
 }
 
 /// A tanh RNN (2 inputs, 3 hidden units, 2 outputs) unrolled over the input's time
@@ -84,33 +125,47 @@ impl Network<3> for RnnSpec {
     }
 
     fn forward<B: Backend>(&self, m: &TinyRnn<B>, x: Tensor<B, 3>) -> Outputs<B> {
-        let [n, steps, inputs] = x.dims();
-        let mut h: Option<Tensor<B, 2>> = None;
-        let mut hidden = Vec::new();
-        let mut outputs = Vec::new();
-        for t in 0..steps {
-            let xt = x.clone().slice([0..n, t..t + 1, 0..inputs]).reshape([n, inputs]);
-            let pre = match &h {
-                Some(h) => linear(&m.input, xt) + linear(&m.recurrent, h.clone()),
-                None => linear(&m.input, xt),
-            };
-            let ht = pre.tanh();
-            if t + 2 >= steps {
-                outputs.push(linear(&m.output, ht.clone()));
-            }
-            hidden.push(ht.clone());
-            h = Some(ht);
-        }
-        // Case-major rows: all of sequence 0's rows, then sequence 1's, …
-        let case_major = |rows: Vec<Tensor<B, 2>>| {
-            let k = rows.len();
-            let width = rows[0].dims()[1];
-            Tensor::stack::<3>(rows, 1).reshape([n * k, width])
+        tiny_rnn(m, x, &mut AffineTaps::off())
+    }
+
+    fn forward_with_taps<B: Backend>(
+        &self,
+        m: &TinyRnn<B>,
+        x: Tensor<B, 3>,
+        taps: &mut AffineTaps<B>,
+    ) -> Option<Outputs<B>> {
+        Some(tiny_rnn(m, x, taps))
+    }
+}
+
+/// The weights are shared over time steps: several rows per case for one parameter.
+fn tiny_rnn<B: Backend>(m: &TinyRnn<B>, x: Tensor<B, 3>, taps: &mut AffineTaps<B>) -> Outputs<B> {
+    let [n, steps, inputs] = x.dims();
+    let mut h: Option<Tensor<B, 2>> = None;
+    let mut hidden = Vec::new();
+    let mut outputs = Vec::new();
+    for t in 0..steps {
+        let xt = x.clone().slice([0..n, t..t + 1, 0..inputs]).reshape([n, inputs]);
+        let pre = match &h {
+            Some(h) => taps.linear(&m.input, xt) + taps.linear(&m.recurrent, h.clone()),
+            None => taps.linear(&m.input, xt),
         };
-        Outputs {
-            z: case_major(outputs),
-            hidden: Some(case_major(hidden)),
+        let ht = pre.tanh();
+        if t + 2 >= steps {
+            outputs.push(taps.linear(&m.output, ht.clone()));
         }
+        hidden.push(ht.clone());
+        h = Some(ht);
+    }
+    // Case-major rows: all of sequence 0's rows, then sequence 1's, …
+    let case_major = |rows: Vec<Tensor<B, 2>>| {
+        let k = rows.len();
+        let width = rows[0].dims()[1];
+        Tensor::stack::<3>(rows, 1).reshape([n * k, width])
+    };
+    Outputs {
+        z: case_major(outputs),
+        hidden: Some(case_major(hidden)),
     }
 }
 

@@ -1,9 +1,11 @@
 //! Checkpoints: the HF state and the data source's random state in one file, written
 //! through a temporary file and a rename so a crash never leaves half of one.
 //!
-//! Layout: `HFCKPT01`, a little-endian `u64` length, that many bytes of JSON
-//! ([`CheckpointMeta`]), then the parameters and (if any) the warm-start vector as
-//! little-endian `f64`.
+//! Layout: `HFCKPT02`, a little-endian `u64` length, that many bytes of JSON
+//! ([`CheckpointMeta`]), the parameters and (if any) the warm-start vector as
+//! little-endian `f64`, then the 64-bit FNV-1a hash of everything before it
+//! (little-endian). Loading verifies the hash and that every value is finite, so a
+//! flipped bit or a NaN is refused instead of resuming from it.
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +14,17 @@ use serde::{Deserialize, Serialize};
 use crate::error::{CliError, Result};
 use crate::records::write_atomic;
 
-const MAGIC: &[u8; 8] = b"HFCKPT01";
+const MAGIC: &[u8; 8] = b"HFCKPT02";
+
+/// The layout before checksums.
+const MAGIC_V1: &[u8; 8] = b"HFCKPT01";
+
+/// 64-bit FNV-1a: cheap, and any single flipped byte changes it.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
 
 /// Everything in a checkpoint besides the vectors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,6 +82,8 @@ impl Checkpoint {
         for v in self.theta.iter().chain(self.warm_start.iter().flatten()) {
             bytes.extend_from_slice(&v.to_le_bytes());
         }
+        let sum = fnv1a(&bytes);
+        bytes.extend_from_slice(&sum.to_le_bytes());
         write_atomic(path, &bytes)
     }
 
@@ -80,8 +94,22 @@ impl Checkpoint {
             reason,
         };
         let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read it ({e}); is this a run directory?")))?;
-        if bytes.len() < 16 || &bytes[..8] != MAGIC {
+        if bytes.len() >= 8 && &bytes[..8] == MAGIC_V1 {
+            return Err(fail(
+                "written by an older hf, without a checksum: it cannot be verified; start the run afresh".into(),
+            ));
+        }
+        if bytes.len() < 24 || &bytes[..8] != MAGIC {
             return Err(fail("not an hf checkpoint (bad magic number)".into()));
+        }
+        let (bytes, stored) = bytes.split_at(bytes.len() - 8);
+        let stored = u64::from_le_bytes(stored.try_into().expect("8 bytes"));
+        if fnv1a(bytes) != stored {
+            return Err(fail(
+                "checksum mismatch: the file was changed or damaged after it was written; resume from a copy or \
+                 start afresh"
+                    .into(),
+            ));
         }
         let len = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes")) as usize;
         let body = bytes
@@ -102,6 +130,23 @@ impl Checkpoint {
             .chunks_exact(8)
             .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
             .collect();
+        if let Some(k) = values.iter().position(|v| !v.is_finite()) {
+            let (what, at) = if k < meta.parameters {
+                ("parameter", k)
+            } else {
+                ("warm-start entry", k - meta.parameters)
+            };
+            return Err(fail(format!(
+                "{what} {at} is {}: a run never saves non-finite values, so the file is corrupt",
+                values[k]
+            )));
+        }
+        if !(meta.damping.is_finite() && meta.damping > 0.0 && meta.radius.is_finite() && meta.elapsed_s.is_finite()) {
+            return Err(fail(format!(
+                "damping {}, radius {}, elapsed {} s: not a state a run saves, so the file is corrupt",
+                meta.damping, meta.radius, meta.elapsed_s
+            )));
+        }
         let (theta, warm) = values.split_at(meta.parameters);
         Ok(Self {
             theta: theta.to_vec(),

@@ -28,6 +28,27 @@ pub enum CliError {
         reason: String,
     },
 
+    /// A new run would replace the run already in its directory.
+    #[error(
+        "{dir} already holds a run ({files}): continue it with --resume {dir}, write elsewhere with --out DIR, or \
+         replace it with --overwrite"
+    )]
+    RunExists {
+        /// The run directory.
+        dir: PathBuf,
+        /// The run files found there.
+        files: String,
+    },
+
+    /// `--resume` cannot continue the run as asked.
+    #[error("cannot resume the run in {dir}: {reason}")]
+    Resume {
+        /// The run directory.
+        dir: PathBuf,
+        /// Why.
+        reason: String,
+    },
+
     /// A backend that this build does not include.
     #[error("{0}")]
     Unsupported(String),

@@ -10,6 +10,7 @@ mod plot;
 mod preset;
 mod progress;
 mod records;
+mod run_dir;
 mod settings;
 mod setup;
 mod train;
@@ -18,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use burn::tensor::DType;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 
 use bench::BenchBackend;
 use error::{CliError, Result};
@@ -133,18 +134,18 @@ struct BenchArgs {
 
 #[derive(clap::Args, Debug)]
 struct TrainArgs {
-    /// The experiment.
-    #[arg(long, value_enum, default_value = "curves-small")]
-    preset: Preset,
-    /// The backend.
-    #[arg(long, value_enum, default_value = "flex")]
-    backend: BenchBackend,
-    /// The optimizer.
-    #[arg(long, value_enum, default_value = "hf")]
-    optimizer: OptimizerKind,
-    /// Seed of initialization and data.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
+    /// The experiment [default: curves-small; with --resume, the run's].
+    #[arg(long, value_enum)]
+    preset: Option<Preset>,
+    /// The backend [default: flex; with --resume, the run's].
+    #[arg(long, value_enum)]
+    backend: Option<BenchBackend>,
+    /// The optimizer [default: hf; with --resume, the run's].
+    #[arg(long, value_enum)]
+    optimizer: Option<OptimizerKind>,
+    /// Seed of initialization and data [default: 1; with --resume, the run's].
+    #[arg(long)]
+    seed: Option<u64>,
     /// Directory of IDX data (MNIST-format presets default to Debian's Fashion-MNIST).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -160,12 +161,16 @@ struct TrainArgs {
     /// Iterations (overrides the preset and the config file).
     #[arg(long)]
     iterations: Option<usize>,
-    /// Minimum sequence length T of the RNN tasks.
-    #[arg(long, default_value_t = DEFAULT_SEQ_LEN)]
-    seq_len: usize,
-    /// Continue the run in this directory from its checkpoint.
-    #[arg(long, conflicts_with = "out")]
+    /// Minimum sequence length T of the RNN tasks [default: 50; with --resume, the run's].
+    #[arg(long)]
+    seq_len: Option<usize>,
+    /// Continue the run in this directory from its checkpoint, with the preset,
+    /// backend, optimizer, seed and data it was started with.
+    #[arg(long, conflicts_with_all = ["out", "overwrite"])]
     resume: Option<PathBuf>,
+    /// Replace a run already in the output directory (without it, that is an error).
+    #[arg(long)]
+    overwrite: bool,
     /// No progress bar.
     #[arg(long, conflicts_with = "verbose")]
     quiet: bool,
@@ -193,11 +198,11 @@ fn prepare_output(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn effective_config(args: &TrainArgs, run_dir: Option<&Path>) -> Result<RunConfig> {
+fn effective_config(args: &TrainArgs, preset: Preset, run_dir: Option<&Path>) -> Result<RunConfig> {
     // A resumed run keeps the settings it started with.
     let mut cfg = match run_dir.map(|d| d.join("config.json")).filter(|p| p.is_file()) {
-        Some(saved) => args.preset.defaults().overridden_by(&saved)?,
-        None => args.preset.defaults(),
+        Some(saved) => preset.defaults().overridden_by(&saved)?,
+        None => preset.defaults(),
     };
     if let Some(file) = &args.config {
         cfg = cfg.overridden_by(file)?;
@@ -249,35 +254,53 @@ macro_rules! on_backend {
 }
 
 fn train(args: TrainArgs) -> Result<()> {
-    let cfg = effective_config(&args, args.resume.as_deref())?;
+    let flags = run_dir::IdentityFlags {
+        preset: args.preset,
+        backend: args.backend,
+        optimizer: args.optimizer,
+        seed: args.seed,
+        seq_len: args.seq_len,
+        data_dir: args.data_dir.clone(),
+    };
+    let identity = match &args.resume {
+        Some(dir) => {
+            if !checkpoint::path_in(dir).is_file() {
+                return Err(CliError::Checkpoint {
+                    path: checkpoint::path_in(dir),
+                    reason: "not found: --resume takes the directory of an earlier run".into(),
+                });
+            }
+            run_dir::RunIdentity::for_resume(dir, &flags, DEFAULT_SEQ_LEN)?
+        }
+        None => run_dir::RunIdentity::from_flags(&flags, DEFAULT_SEQ_LEN),
+    };
+    let cfg = effective_config(&args, identity.preset, args.resume.as_deref())?;
     if args.print_config {
         println!("{}", serde_json::to_string_pretty(&cfg).expect("settings serialize"));
         return Ok(());
     }
-    let backend = args.backend.name();
+    let backend = identity.backend.name();
     let out = match (&args.resume, &args.out) {
         (Some(dir), _) => dir.clone(),
         (None, Some(dir)) => dir.clone(),
-        (None, None) => PathBuf::from("runs").join(format!(
-            "{}-{}-{backend}",
-            args.preset.to_possible_value().expect("named").get_name(),
-            args.optimizer.to_possible_value().expect("named").get_name()
-        )),
+        (None, None) => identity.default_dir(),
     };
-    if args.resume.is_some() && !checkpoint::path_in(&out).is_file() {
-        return Err(CliError::Checkpoint {
-            path: checkpoint::path_in(&out),
-            reason: "not found: --resume takes the directory of an earlier run".into(),
-        });
+    // Before anything is read or written: a new run never replaces another by accident.
+    if args.resume.is_none() {
+        run_dir::claim(&out, args.overwrite)?;
     }
     // Data first: a missing data set fails before anything is written.
-    let experiment = args.preset.experiment(args.data_dir.clone(), args.seq_len)?;
+    let experiment = identity
+        .preset
+        .experiment(identity.data_dir.clone(), identity.seq_len)?;
     if let preset::Experiment::Autoencoder(_, preset::ImageSource::Mnist(d)) | preset::Experiment::Classifier(_, d) =
         &experiment
     {
         hf_models::load_mnist(d, hf_models::Split::Test)?;
     }
+    bench::available(identity.backend).map_err(CliError::Unsupported)?;
     prepare_output(&out)?;
+    identity.save(&out)?;
     records::write_atomic(
         &out.join("config.json"),
         serde_json::to_string_pretty(&cfg)
@@ -292,17 +315,16 @@ fn train(args: TrainArgs) -> Result<()> {
         Verbosity::Normal
     };
     let opts = RunOptions {
-        preset: args.preset,
+        preset: identity.preset,
         backend: backend.to_string(),
-        optimizer: args.optimizer,
-        seed: args.seed,
+        optimizer: identity.optimizer,
+        seed: identity.seed,
         out: out.clone(),
         resume: args.resume.is_some(),
         verbosity,
         config: cfg,
     };
-    bench::available(args.backend).map_err(CliError::Unsupported)?;
-    let summary = on_backend!(args.backend, |B, device, dtype| setup::run::<B>(
+    let summary = on_backend!(identity.backend, |B, device, dtype| setup::run::<B>(
         &opts, experiment, &device, dtype
     ))?;
     println!(

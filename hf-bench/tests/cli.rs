@@ -69,7 +69,7 @@ fn metrics(dir: &Path) -> (String, Vec<Vec<String>>) {
 /// Parameters stored in a checkpoint.
 fn checkpoint_theta(dir: &Path) -> Vec<f64> {
     let bytes = std::fs::read(dir.join("checkpoint.bin")).unwrap();
-    assert_eq!(&bytes[..8], b"HFCKPT01");
+    assert_eq!(&bytes[..8], b"HFCKPT02");
     let len = u64::from_le_bytes(bytes[8..16].try_into().unwrap()) as usize;
     let meta: serde_json::Value = serde_json::from_slice(&bytes[16..16 + len]).unwrap();
     let n = meta["parameters"].as_u64().unwrap() as usize;
@@ -146,18 +146,20 @@ fn a_resumed_run_follows_the_uninterrupted_trajectory() {
     ok(&f64_tiny(&whole, &["--iterations", "4"]));
     let parts = scratch("parts");
     ok(&f64_tiny(&parts, &["--iterations", "2"]));
+    // The directory alone: preset, backend, optimizer and seed come from the run.
     ok(&hf(&[
         "train",
-        "--preset",
-        "tiny",
-        "--backend",
-        "ndarray-f64",
         "--quiet",
         "--iterations",
         "4",
         "--resume",
         parts.to_str().unwrap(),
     ]));
+    let s = summary(&parts);
+    assert_eq!(
+        (s["preset"].as_str(), s["backend"].as_str()),
+        (Some("tiny"), Some("ndarray-f64"))
+    );
     let (_, a) = metrics(&whole);
     let (_, b) = metrics(&parts);
     assert_eq!(a.len(), 4);
@@ -167,6 +169,120 @@ fn a_resumed_run_follows_the_uninterrupted_trajectory() {
         assert_eq!(ra[4], rb[4], "damping at iteration {}", ra[0]);
     }
     assert_eq!(checkpoint_theta(&whole), checkpoint_theta(&parts));
+}
+
+/// Every file of a directory, by name, with its bytes.
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn a_run_directory_is_never_replaced_by_accident() {
+    let out = scratch("exists");
+    ok(&tiny(&out, &["--iterations", "1"]));
+    let before = snapshot(&out);
+    assert!(before.iter().any(|(n, _)| n == "run.json"));
+    // The same command again: refused, every file byte-identical, nothing added.
+    fails_with(&tiny(&out, &["--iterations", "1"]), "already holds a run");
+    assert_eq!(snapshot(&out), before);
+    fails_with(
+        &tiny(&out, &["--optimizer", "adam", "--iterations", "1"]),
+        "--overwrite",
+    );
+    assert_eq!(snapshot(&out), before);
+    // Asked for: replaced.
+    ok(&tiny(&out, &["--iterations", "2", "--overwrite"]));
+    assert_eq!(summary(&out)["iterations"], 2);
+}
+
+#[test]
+fn resume_refuses_flags_that_contradict_the_run() {
+    let out = scratch("conflict");
+    ok(&tiny(&out, &["--iterations", "1", "--seed", "3"]));
+    let dir = out.to_str().unwrap();
+    let before = snapshot(&out);
+    for (flag, value) in [
+        ("--backend", "flex"),
+        ("--seed", "4"),
+        ("--optimizer", "sgd"),
+        ("--preset", "curves-small"),
+    ] {
+        fails_with(
+            &hf(&["train", "--quiet", flag, value, "--resume", dir]),
+            "conflicts with the run",
+        );
+        assert_eq!(snapshot(&out), before, "{flag}");
+    }
+    // Flags that agree are fine.
+    ok(&hf(&[
+        "train",
+        "--quiet",
+        "--seed",
+        "3",
+        "--backend",
+        "ndarray",
+        "--iterations",
+        "2",
+        "--resume",
+        dir,
+    ]));
+    assert_eq!(summary(&out)["seed"], 3);
+}
+
+/// 64-bit FNV-1a, the checkpoint's checksum.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[test]
+fn a_damaged_checkpoint_is_refused() {
+    let out = scratch("damaged");
+    ok(&tiny(&out, &["--iterations", "1"]));
+    let path = out.join("checkpoint.bin");
+    let good = std::fs::read(&path).unwrap();
+    let len = u64::from_le_bytes(good[8..16].try_into().unwrap()) as usize;
+    let params = 16 + len;
+    let resume = || {
+        hf(&[
+            "train",
+            "--quiet",
+            "--iterations",
+            "2",
+            "--resume",
+            out.to_str().unwrap(),
+        ])
+    };
+
+    // One flipped byte inside the parameter block.
+    let mut flipped = good.clone();
+    flipped[params + 8 * 5 + 3] ^= 0x10;
+    std::fs::write(&path, &flipped).unwrap();
+    fails_with(&resume(), "checksum mismatch");
+
+    // A NaN written there with a checksum that matches: the finiteness check.
+    let mut nan = good[..good.len() - 8].to_vec();
+    nan[params + 8 * 7..params + 8 * 8].copy_from_slice(&f64::NAN.to_le_bytes());
+    let sum = fnv1a(&nan);
+    nan.extend_from_slice(&sum.to_le_bytes());
+    std::fs::write(&path, &nan).unwrap();
+    fails_with(&resume(), "parameter 7 is NaN");
+
+    // The file as written resumes.
+    std::fs::write(&path, &good).unwrap();
+    ok(&resume());
 }
 
 #[test]
@@ -213,6 +329,25 @@ fn print_config_shows_the_effective_settings() {
 fn error_paths_exit_non_zero_with_a_message_and_write_nothing() {
     fails_with(&hf(&["train", "--preset", "cifar"]), "invalid value 'cifar'");
     fails_with(&hf(&["train", "--backend", "tpu"]), "invalid value 'tpu'");
+
+    // A backend this build does not include: said so, nothing written.
+    #[cfg(not(feature = "cuda"))]
+    {
+        let out = scratch("no-cuda");
+        fails_with(
+            &hf(&[
+                "train",
+                "--preset",
+                "tiny",
+                "--backend",
+                "cuda",
+                "--out",
+                out.to_str().unwrap(),
+            ]),
+            "built without the cuda feature",
+        );
+        assert!(!out.exists());
+    }
 
     let out = scratch("missing");
     fails_with(

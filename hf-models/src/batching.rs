@@ -3,7 +3,7 @@
 //! copying the whole set for every batch.
 
 use burn::prelude::*;
-use burn::tensor::{DType, Int, TensorData};
+use burn::tensor::DType;
 
 use hf_burn::{BatchSource, DataBatch};
 
@@ -49,19 +49,11 @@ impl<B: Backend, const D: usize> DeviceDataset<B, D> {
     }
 
     /// The cases at `indices`, gathered on the device (only the batch is copied).
-    pub fn select(&self, indices: &[usize]) -> DataBatch<B, D> {
-        let device = self.all.input.device();
-        let k = self.all.rows_per_case();
-        let idx = |v: Vec<i64>| Tensor::<B, 1, Int>::from_data(TensorData::new(v.clone(), [v.len()]), &device);
-        let cases = idx(indices.iter().map(|&i| i as i64).collect());
-        let rows = idx(indices
-            .iter()
-            .flat_map(|&i| (0..k).map(move |j| (i * k + j) as i64))
-            .collect());
-        DataBatch {
-            input: self.all.input.clone().select(0, cases),
-            target: self.all.target.clone().select(0, rows),
-        }
+    ///
+    /// # Errors
+    /// An empty list or an index beyond the set ([`hf_burn::Error::Batch`]).
+    pub fn select(&self, indices: &[usize]) -> hf_burn::Result<DataBatch<B, D>> {
+        self.all.select(indices)
     }
 }
 
@@ -139,7 +131,7 @@ impl<B: Backend, const D: usize> BatchSource<B, D> for MinibatchSource<B, D> {
             self.data.all().clone()
         } else {
             let idx = self.rng.choose(n, self.sizes.gradient);
-            self.data.select(&idx)
+            self.data.select(&idx)?
         };
         self.current = Some(batch.clone());
         Ok(batch)

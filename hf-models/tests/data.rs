@@ -297,7 +297,11 @@ fn column<const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
 #[test]
 fn minibatches_select_consistent_rows_and_cycle_curvature_slices() {
     let data = numbered_dataset(40, 2);
-    let picked = data.select(&[3, 17]);
+    let picked = data.select(&[3, 17]).unwrap();
+    assert!(
+        data.select(&[data.len()]).is_err(),
+        "an index beyond the set is an error"
+    );
     assert_eq!(column(picked.input), vec![3.0, -3.0, 17.0, -17.0]);
     assert_eq!(column(picked.target), vec![6.0, 7.0, 34.0, 35.0]);
 

@@ -59,8 +59,8 @@ impl StructuralDamping {
 /// `(B + λI) v` on the curvature batch at a fixed `θ`, for any backend and network.
 ///
 /// The network's outputs at `θ` are computed once, when the operator is built;
-/// each product then costs, for Gauss-Newton, one `J v` (a double-backward pass) and
-/// one `Jᵀ w` (a backward pass).
+/// each product then costs, for Gauss-Newton in forward mode, one dual forward pass
+/// (`z` and `J v`) and one backward pass (`Jᵀ w`).
 pub struct CurvatureProduct<'a, B: Backend, N: Network<D>, L: MatchingLoss, const D: usize, J: JvpStrategy> {
     evaluator: &'a Evaluator<B, N, L, D, J>,
     theta: ParamVector<B>,
@@ -125,25 +125,27 @@ impl<'a, B: Backend, N: Network<D>, L: MatchingLoss, const D: usize, J: JvpStrat
         let Some(at_theta) = &self.outputs_at_theta else {
             return self.evaluator.hvp(&self.theta, &self.batch, v);
         };
-        let jv = self.evaluator.jvp(&self.theta, v, input, self.structural.is_some())?;
-        let w_z = match self.kind {
-            CurvatureKind::EmpiricalFisher => {
-                // R_i u_i = r_i (r_iᵀ u_i).
-                let ru = (at_theta.clone() * jv.z).sum_dim(1);
-                at_theta.clone() * ru
-            }
-            _ => self.evaluator.loss().hessian_product(at_theta.clone(), jv.z),
-        };
         // The objective is the mean over output rows: so is the curvature.
         let rows = at_theta.dims()[0];
-        let w = Outputs {
-            z: w_z.div_scalar(rows as f64),
-            hidden: match (self.structural, jv.hidden) {
-                (Some(sd), Some(h)) => Some(h.mul_scalar(sd.weight(self.damping, rows))),
-                _ => None,
-            },
+        let weight = |jv: Outputs<B>| {
+            let w_z = match self.kind {
+                CurvatureKind::EmpiricalFisher => {
+                    // R_i u_i = r_i (r_iᵀ u_i).
+                    let ru = (at_theta.clone() * jv.z).sum_dim(1);
+                    at_theta.clone() * ru
+                }
+                _ => self.evaluator.loss().hessian_product(at_theta.clone(), jv.z),
+            };
+            Outputs {
+                z: w_z.div_scalar(rows as f64),
+                hidden: match (self.structural, jv.hidden) {
+                    (Some(sd), Some(h)) => Some(h.mul_scalar(sd.weight(self.damping, rows))),
+                    _ => None,
+                },
+            }
         };
-        self.evaluator.vjp(&self.theta, input, &w)
+        self.evaluator
+            .jvp_then_vjp(&self.theta, v, input, self.structural.is_some(), &weight)
     }
 }
 

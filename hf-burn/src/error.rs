@@ -35,6 +35,14 @@ pub enum Error {
         detail: String,
     },
 
+    /// The network uses an operation that hf's forward mode has no tangent rule for
+    /// (deformable convolution, quantized tensors).
+    #[error("the network uses an operation forward mode cannot differentiate ({detail}); compute curvature products with hf_burn::DoubleBackward instead, or replace the operation")]
+    NoTangentRule {
+        /// What was refused.
+        detail: String,
+    },
+
     /// An invalid setting.
     #[error(transparent)]
     Config(#[from] hf_core::ConfigError),
@@ -53,9 +61,10 @@ impl From<Error> for hf_core::Error {
     }
 }
 
-/// Runs a double-backward computation, turning burn's panic for an operation without
-/// a second derivative into [`Error::NotTwiceDifferentiable`].
-pub(crate) fn catch_double_backward<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+/// Runs a curvature computation, turning burn's panic for an operation without a
+/// second derivative into [`Error::NotTwiceDifferentiable`], and the dual backend's for
+/// an operation without a tangent rule into [`Error::NoTangentRule`].
+pub(crate) fn catch_unsupported<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(r) => r,
         Err(payload) => {
@@ -64,7 +73,9 @@ pub(crate) fn catch_double_backward<T>(f: impl FnOnce() -> Result<T>) -> Result<
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "panic in the second backward pass".to_string());
-            if detail.contains("differentiate") {
+            if detail.contains("no tangent rule") || detail.contains("does not differentiate quantized") {
+                Err(Error::NoTangentRule { detail })
+            } else if detail.contains("differentiate") {
                 Err(Error::NotTwiceDifferentiable { detail })
             } else {
                 std::panic::resume_unwind(payload)

@@ -3,44 +3,74 @@
 
 use burn::prelude::*;
 
-use crate::backend::{lift, lift2, scalar, Inner, Outer};
+use std::sync::OnceLock;
+
+use burn::module::{Module, ModuleMapper, Param};
+
+use crate::backend::{lift, scalar, Inner, Outer};
 use crate::batch::DataBatch;
-use crate::error::{catch_double_backward, Error, Result};
-use crate::jvp::{DoubleBackward, JvpStrategy};
+use crate::dual::Dual;
+use crate::error::{catch_unsupported, Error, Result};
+use crate::jvp::{ForwardMode, JvpStrategy};
 use crate::loss::MatchingLoss;
 use crate::network::{Network, Outputs};
 use crate::params::{load, ParamLayout};
 use crate::vector::ParamVector;
 
-/// The network's module built once on each backend level; parameters are loaded
-/// from a flat vector for every evaluation.
+/// The network's module on each backend an evaluation runs on, built on first use
+/// (and its parameters materialized once, so that loading `θ` into a clone does not
+/// run the initializer again); parameters are loaded from a flat vector for every
+/// evaluation.
 #[derive(Debug, Clone)]
 pub struct Templates<B: Backend, N: Network<D>, const D: usize> {
     network: N,
+    device: B::Device,
     base: N::Module<B>,
     inner: N::Module<Inner<B>>,
-    outer: N::Module<Outer<B>>,
+    outer: OnceLock<N::Module<Outer<B>>>,
+    dual: OnceLock<N::Module<Dual<B>>>,
+    dual_inner: OnceLock<N::Module<Dual<Inner<B>>>>,
+    inner_dual: OnceLock<N::Module<Inner<Dual<B>>>>,
     layout: ParamLayout,
 }
 
+/// Initializes every lazy parameter of `module` now, once.
+fn materialized<C: Backend, M: Module<C>>(module: M) -> M {
+    struct Touch;
+    impl<C: Backend> ModuleMapper<C> for Touch {
+        fn map_float<const K: usize>(&mut self, param: Param<Tensor<C, K>>) -> Param<Tensor<C, K>> {
+            param.map(|t| t)
+        }
+    }
+    module.map(&mut Touch)
+}
+
 impl<B: Backend, N: Network<D>, const D: usize> Templates<B, N, D> {
-    /// Builds the module on `B`, `Autodiff<B>` and `Autodiff<Autodiff<B>>`.
+    /// Builds the module on `B` and `Autodiff<B>` (the other levels on first use).
     ///
     /// # Errors
     /// [`Error::NoParameters`] for a network without float parameters.
     pub fn new(network: N, device: &B::Device) -> Result<Self> {
-        let base = network.init::<B>(device);
+        let base = materialized(network.init::<B>(device));
         let layout = ParamLayout::of(&base);
         if layout.is_empty() {
             return Err(Error::NoParameters);
         }
         Ok(Self {
-            inner: network.init::<Inner<B>>(device),
-            outer: network.init::<Outer<B>>(device),
+            inner: materialized(network.init::<Inner<B>>(device)),
+            outer: OnceLock::new(),
+            dual: OnceLock::new(),
+            dual_inner: OnceLock::new(),
+            inner_dual: OnceLock::new(),
+            device: device.clone(),
             base,
             layout,
             network,
         })
+    }
+
+    fn built<'a, C: Backend<Device = B::Device>>(&self, cell: &'a OnceLock<N::Module<C>>) -> &'a N::Module<C> {
+        cell.get_or_init(|| materialized(self.network.init::<C>(&self.device)))
     }
 
     /// The parameter layout.
@@ -109,27 +139,88 @@ impl<B: Backend, N: Network<D>, const D: usize> Templates<B, N, D> {
         &self.inner
     }
 
-    /// Forward pass on two levels of autodiff.
+    /// Forward pass on two levels of autodiff (double backward).
     pub fn forward_outer(&self, theta: &Tensor<Outer<B>, 1>, input: Tensor<Outer<B>, D>) -> Result<Outputs<Outer<B>>> {
-        let module = load(self.outer.clone(), &self.layout, theta)?;
+        let module = load(self.built(&self.outer).clone(), &self.layout, theta)?;
         Ok(self.network.forward(&module, input))
     }
+
+    /// Forward pass on dual numbers over `B`: outputs and their tangents, no graph.
+    pub fn forward_dual(&self, theta: &Tensor<Dual<B>, 1>, input: Tensor<Dual<B>, D>) -> Result<Outputs<Dual<B>>> {
+        let module = load(self.built(&self.dual).clone(), &self.layout, theta)?;
+        Ok(self.network.forward(&module, input))
+    }
+
+    /// Forward pass on dual numbers over autodiff: the primal records its graph, the
+    /// tangent does not (forward-mode Gauss-Newton products).
+    pub fn forward_dual_inner(
+        &self,
+        theta: &Tensor<Dual<Inner<B>>, 1>,
+        input: Tensor<Dual<Inner<B>>, D>,
+    ) -> Result<Outputs<Dual<Inner<B>>>> {
+        let module = load(self.built(&self.dual_inner).clone(), &self.layout, theta)?;
+        Ok(self.network.forward(&module, input))
+    }
+
+    /// Forward pass on autodiff over dual numbers (Hessian products, reverse over forward).
+    pub fn forward_inner_dual(
+        &self,
+        theta: &Tensor<Inner<Dual<B>>, 1>,
+        input: Tensor<Inner<Dual<B>>, D>,
+    ) -> Result<Outputs<Inner<Dual<B>>>> {
+        let module = load(self.built(&self.inner_dual).clone(), &self.layout, theta)?;
+        Ok(self.network.forward(&module, input))
+    }
+
+    /// `Jᵀ w = J_zᵀ w_z + J_hᵀ w_h` at `theta`: a forward and a backward pass.
+    pub fn vjp(&self, theta: &Tensor<B, 1>, input: &Tensor<B, D>, w: &Outputs<B>) -> Result<Tensor<B, 1>> {
+        let theta_i = lift(theta.clone()).require_grad();
+        let out = self.forward_inner(&theta_i, lift(input.clone()))?;
+        Ok(backward_onto(&theta_i, out, w))
+    }
+}
+
+/// Outputs and targets must have the same shape.
+pub(crate) fn check_outputs(z: &[usize], t: &[usize]) -> Result<()> {
+    if z == t {
+        Ok(())
+    } else {
+        Err(Error::OutputShape {
+            outputs: z.to_vec(),
+            targets: t.to_vec(),
+        })
+    }
+}
+
+/// `∂/∂θ (⟨z, w_z⟩ + ⟨h, w_h⟩)`: one backward pass from outputs that hold their graph.
+pub(crate) fn backward_onto<B: Backend>(
+    theta: &Tensor<Inner<B>, 1>,
+    out: Outputs<Inner<B>>,
+    w: &Outputs<B>,
+) -> Tensor<B, 1> {
+    let mut s = (out.z * lift(w.z.clone())).sum();
+    if let (Some(h), Some(wh)) = (out.hidden, &w.hidden) {
+        s = s + (h * lift(wh.clone())).sum();
+    }
+    theta
+        .grad(&s.backward())
+        .unwrap_or_else(|| theta.clone().inner().zeros_like())
 }
 
 /// Objective, gradients and curvature building blocks for a network and a loss.
 ///
 /// The objective is `(1/N) Σ_i L(z_i, t_i)` over the `N` cases of a batch.
 #[derive(Debug, Clone)]
-pub struct Evaluator<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize, J: JvpStrategy = DoubleBackward> {
+pub struct Evaluator<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize, J: JvpStrategy = ForwardMode> {
     templates: Templates<B, N, D>,
     loss: L,
     jvp: J,
 }
 
 impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize> Evaluator<B, N, L, D> {
-    /// An evaluator computing `J v` by double backward.
+    /// An evaluator computing `J v` in forward mode ([`ForwardMode`]).
     pub fn new(network: N, loss: L, device: &B::Device) -> Result<Self> {
-        Self::with_jvp(network, loss, DoubleBackward, device)
+        Self::with_jvp(network, loss, ForwardMode, device)
     }
 }
 
@@ -163,14 +254,7 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize, J: JvpStrategy>
     }
 
     pub(crate) fn check_outputs(z: &[usize], t: &[usize]) -> Result<()> {
-        if z == t {
-            Ok(())
-        } else {
-            Err(Error::OutputShape {
-                outputs: z.to_vec(),
-                targets: t.to_vec(),
-            })
-        }
+        check_outputs(z, t)
     }
 
     /// Network outputs on `B`.
@@ -209,49 +293,44 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize, J: JvpStrategy>
     ) -> Result<Outputs<B>> {
         self.check(theta)?;
         self.check(v)?;
-        catch_double_backward(|| self.jvp.jvp(&self.templates, theta.tensor(), v.tensor(), input, hidden))
+        catch_unsupported(|| self.jvp.jvp(&self.templates, theta.tensor(), v.tensor(), input, hidden))
     }
 
-    /// `Jᵀ w = J_zᵀ w_z + J_hᵀ w_h` at `theta`: one backward pass.
+    /// `Jᵀ w(J v)` at `theta` for a map `w` on the outputs' tangents: a Gauss-Newton
+    /// product when `w` multiplies by the loss's output Hessian.
+    pub fn jvp_then_vjp(
+        &self,
+        theta: &ParamVector<B>,
+        v: &ParamVector<B>,
+        input: &Tensor<B, D>,
+        hidden: bool,
+        weight: &dyn Fn(Outputs<B>) -> Outputs<B>,
+    ) -> Result<ParamVector<B>> {
+        self.check(theta)?;
+        self.check(v)?;
+        catch_unsupported(|| {
+            self.jvp
+                .jvp_then_vjp(&self.templates, theta.tensor(), v.tensor(), input, hidden, weight)
+        })
+        .map(ParamVector::new)
+    }
+
+    /// `Jᵀ w = J_zᵀ w_z + J_hᵀ w_h` at `theta`: one forward and one backward pass.
     pub fn vjp(&self, theta: &ParamVector<B>, input: &Tensor<B, D>, w: &Outputs<B>) -> Result<ParamVector<B>> {
         self.check(theta)?;
-        let theta_i = lift(theta.tensor().clone()).require_grad();
-        let out = self.templates.forward_inner(&theta_i, lift(input.clone()))?;
-        let mut s = (out.z * lift(w.z.clone())).sum();
-        if let (Some(h), Some(wh)) = (out.hidden, &w.hidden) {
-            s = s + (h * lift(wh.clone())).sum();
-        }
-        let g = theta_i
-            .grad(&s.backward())
-            .unwrap_or_else(|| theta.tensor().zeros_like());
-        Ok(ParamVector::new(g))
+        self.templates.vjp(theta.tensor(), input, w).map(ParamVector::new)
     }
 
-    /// The exact Hessian-vector product `H v` of the mean loss on `batch`, by double
-    /// backward: `H v = ∂/∂θ ⟨∇f(θ), v⟩`.
+    /// The exact Hessian-vector product `H v` of the mean loss on `batch`, by the
+    /// evaluator's strategy (reverse over forward, or double backward).
     pub fn hvp(&self, theta: &ParamVector<B>, batch: &DataBatch<B, D>, v: &ParamVector<B>) -> Result<ParamVector<B>> {
         self.check(theta)?;
         self.check(v)?;
-        catch_double_backward(|| self.hvp_unchecked(theta, batch, v))
-    }
-
-    fn hvp_unchecked(
-        &self,
-        theta: &ParamVector<B>,
-        batch: &DataBatch<B, D>,
-        v: &ParamVector<B>,
-    ) -> Result<ParamVector<B>> {
-        let theta_i = lift(theta.tensor().clone()).require_grad();
-        let theta_o: Tensor<Outer<B>, 1> = Tensor::from_inner(theta_i.clone()).require_grad();
-        let out = self.templates.forward_outer(&theta_o, lift2(batch.input.clone()))?;
-        Self::check_outputs(&out.z.dims(), &batch.target.dims())?;
-        let loss = self.loss.per_case(out.z, lift2(batch.target.clone())).mean();
-        let zeros = || ParamVector::new(theta.tensor().zeros_like());
-        let Some(g) = theta_o.grad(&loss.backward()) else {
-            return Ok(zeros());
-        };
-        let hv = theta_i.grad(&(g * lift(v.tensor().clone())).sum().backward());
-        Ok(hv.map(ParamVector::new).unwrap_or_else(zeros))
+        catch_unsupported(|| {
+            self.jvp
+                .hvp(&self.templates, &self.loss, theta.tensor(), batch, v.tensor())
+        })
+        .map(ParamVector::new)
     }
 
     /// Per-case gradients `∂L_i/∂θ` (not divided by `N`), one backward pass each, for

@@ -1,15 +1,19 @@
-//! Jacobian-vector products `J v`: the one piece that differs between ways of
-//! differentiating forward. Callers go through [`JvpStrategy`], so forward mode can
-//! take the place of double backward without touching them.
+//! How `J v` (and with it the curvature products) is computed: the one piece that
+//! differs between ways of differentiating forward. Callers go through
+//! [`JvpStrategy`]; [`ForwardMode`] is the default, [`DoubleBackward`] the cross-check.
 
+use burn::backend::Autodiff;
 use burn::prelude::*;
 
 use crate::backend::{lift, lift2, Inner, Outer};
+use crate::batch::DataBatch;
+use crate::dual;
 use crate::error::Result;
-use crate::evaluator::Templates;
+use crate::evaluator::{backward_onto, check_outputs, Templates};
+use crate::loss::MatchingLoss;
 use crate::network::{Network, Outputs};
 
-/// Computes `J v` for the outputs (and hidden states) of a network at `θ`.
+/// Computes `J v`, `Jᵀ w(J v)` and `H v` for a network at `θ`.
 pub trait JvpStrategy: Clone + Send + Sync + 'static {
     /// `J v` for the network's outputs (same shapes as [`Outputs`]), and for its hidden
     /// states too when `hidden` is set (structural damping needs them; nothing else does).
@@ -21,11 +25,115 @@ pub trait JvpStrategy: Clone + Send + Sync + 'static {
         input: &Tensor<B, D>,
         hidden: bool,
     ) -> Result<Outputs<B>>;
+
+    /// `Jᵀ w(J v)`: the curvature products' shape (Gauss-Newton when `weight`
+    /// multiplies by the loss's output Hessian). By default a `J v` pass, then a
+    /// forward and a backward pass for `Jᵀ`.
+    fn jvp_then_vjp<B: Backend, N: Network<D>, const D: usize>(
+        &self,
+        templates: &Templates<B, N, D>,
+        theta: &Tensor<B, 1>,
+        v: &Tensor<B, 1>,
+        input: &Tensor<B, D>,
+        hidden: bool,
+        weight: &dyn Fn(Outputs<B>) -> Outputs<B>,
+    ) -> Result<Tensor<B, 1>> {
+        let jv = self.jvp(templates, theta, v, input, hidden)?;
+        templates.vjp(theta, input, &weight(jv))
+    }
+
+    /// The exact Hessian-vector product `H v` of the mean loss on `batch`.
+    fn hvp<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize>(
+        &self,
+        templates: &Templates<B, N, D>,
+        loss: &L,
+        theta: &Tensor<B, 1>,
+        batch: &DataBatch<B, D>,
+        v: &Tensor<B, 1>,
+    ) -> Result<Tensor<B, 1>>;
+}
+
+/// Forward-mode differentiation on the [`Dual`](crate::dual::Dual) backend: a
+/// Gauss-Newton product is one dual forward pass (outputs `z` with their graph, and
+/// `J v`) plus one backward pass from that same `z`; `H v` is a backward pass over
+/// dual numbers (reverse over forward). Works for every operation with a tangent
+/// rule, burn's fused `nn::Linear` and convolutions included. The default.
+///
+/// # References
+/// - B. A. Pearlmutter, "Fast exact multiplication by the Hessian", Neural Computation, 1994.
+/// - N. N. Schraudolph, "Fast curvature matrix-vector products for second-order
+///   gradient descent", Neural Computation, 2002.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ForwardMode;
+
+impl JvpStrategy for ForwardMode {
+    fn jvp<B: Backend, N: Network<D>, const D: usize>(
+        &self,
+        templates: &Templates<B, N, D>,
+        theta: &Tensor<B, 1>,
+        v: &Tensor<B, 1>,
+        input: &Tensor<B, D>,
+        hidden: bool,
+    ) -> Result<Outputs<B>> {
+        let theta_d = dual::with_tangent(theta.clone(), v.clone());
+        let out = templates.forward_dual(&theta_d, dual::constant(input.clone()))?;
+        Ok(Outputs {
+            z: dual::split(out.z).1,
+            hidden: out.hidden.filter(|_| hidden).map(|h| dual::split(h).1),
+        })
+    }
+
+    fn jvp_then_vjp<B: Backend, N: Network<D>, const D: usize>(
+        &self,
+        templates: &Templates<B, N, D>,
+        theta: &Tensor<B, 1>,
+        v: &Tensor<B, 1>,
+        input: &Tensor<B, D>,
+        hidden: bool,
+        weight: &dyn Fn(Outputs<B>) -> Outputs<B>,
+    ) -> Result<Tensor<B, 1>> {
+        let theta_i = lift(theta.clone()).require_grad();
+        let theta_d = dual::with_tangent(theta_i.clone(), lift(v.clone()));
+        let out = templates.forward_dual_inner(&theta_d, dual::constant(lift(input.clone())))?;
+        let (z, jv_z) = dual::split(out.z);
+        let (h, jv_h) = match out.hidden.filter(|_| hidden).map(dual::split) {
+            Some((h, jv_h)) => (Some(h), Some(jv_h.inner())),
+            None => (None, None),
+        };
+        let w = weight(Outputs {
+            z: jv_z.inner(),
+            hidden: jv_h,
+        });
+        Ok(backward_onto(&theta_i, Outputs { z, hidden: h }, &w))
+    }
+
+    fn hvp<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize>(
+        &self,
+        templates: &Templates<B, N, D>,
+        loss: &L,
+        theta: &Tensor<B, 1>,
+        batch: &DataBatch<B, D>,
+        v: &Tensor<B, 1>,
+    ) -> Result<Tensor<B, 1>> {
+        let theta_r: Tensor<Autodiff<dual::Dual<B>>, 1> =
+            Tensor::from_inner(dual::with_tangent(theta.clone(), v.clone())).require_grad();
+        let constant = |t: Tensor<B, 2>| Tensor::from_inner(dual::constant(t));
+        let out = templates.forward_inner_dual(&theta_r, Tensor::from_inner(dual::constant(batch.input.clone())))?;
+        check_outputs(&out.z.dims(), &batch.target.dims())?;
+        let objective = loss.per_case(out.z, constant(batch.target.clone())).mean();
+        let zeros = || theta.zeros_like();
+        Ok(match theta_r.grad(&objective.backward()) {
+            Some(g) => dual::tangent(&g).unwrap_or_else(zeros),
+            None => zeros(),
+        })
+    }
 }
 
 /// `J v = ∂/∂u ⟨Jᵀu, v⟩` by reverse-over-reverse on `Autodiff<Autodiff<B>>`: a backward
 /// pass of `⟨z, u⟩` gives `Jᵀu` as a function of `u` in the inner graph, and a second
-/// backward pass of `⟨Jᵀu, v⟩` differentiates it with respect to `u`.
+/// backward pass of `⟨Jᵀu, v⟩` differentiates it with respect to `u`. Kept as an
+/// independent cross-check of [`ForwardMode`]; it cannot differentiate burn's fused
+/// `nn::Linear` (use [`crate::nn::linear`]) and costs a second forward pass per product.
 ///
 /// # References
 /// - J. Townsend, "A new trick for calculating Jacobian vector products", 2017.
@@ -70,5 +178,27 @@ impl JvpStrategy for DoubleBackward {
             z: read(&u_z),
             hidden: u_h.as_ref().map(read),
         })
+    }
+
+    /// `H v = ∂/∂θ ⟨∇f(θ), v⟩` by double backward.
+    fn hvp<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize>(
+        &self,
+        templates: &Templates<B, N, D>,
+        loss: &L,
+        theta: &Tensor<B, 1>,
+        batch: &DataBatch<B, D>,
+        v: &Tensor<B, 1>,
+    ) -> Result<Tensor<B, 1>> {
+        let theta_i = lift(theta.clone()).require_grad();
+        let theta_o: Tensor<Outer<B>, 1> = Tensor::from_inner(theta_i.clone()).require_grad();
+        let out = templates.forward_outer(&theta_o, lift2(batch.input.clone()))?;
+        check_outputs(&out.z.dims(), &batch.target.dims())?;
+        let objective = loss.per_case(out.z, lift2(batch.target.clone())).mean();
+        let zeros = || theta.zeros_like();
+        let Some(g) = theta_o.grad(&objective.backward()) else {
+            return Ok(zeros());
+        };
+        let hv = theta_i.grad(&(g * lift(v.clone())).sum().backward());
+        Ok(hv.unwrap_or_else(zeros))
     }
 }

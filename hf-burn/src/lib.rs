@@ -5,18 +5,20 @@
 //! parameter.
 //!
 //! - [`ParamVector`]: any burn module's parameters as one device-resident vector.
-//! - [`Network`]: an architecture usable on the plain backend and on one and two
-//!   levels of autodiff; implement it for your own `#[derive(Module)]` network, and
-//!   compute its `nn::Linear` layers with [`nn::linear`] (burn's fused `Linear::forward`
-//!   cannot be differentiated twice).
+//! - [`Network`]: an architecture usable on every backend level it runs on (plain,
+//!   autodiff, dual numbers); implement it for your own `#[derive(Module)]` network,
+//!   built from ordinary `burn::nn` modules.
+//! - [`dual`]: forward-mode differentiation for burn, the [`Dual`] backend decorator.
 //! - [`MatchingLoss`]: squared error, logistic and softmax cross-entropy, with their
 //!   output Hessians.
 //! - [`CurvatureProduct`]: Gauss-Newton, Hessian and empirical-Fisher products as
 //!   [`hf_core::CurvatureOperator`]s, with [`StructuralDamping`]; `J v` through a
-//!   [`JvpStrategy`] ([`DoubleBackward`] today).
+//!   [`JvpStrategy`]: [`ForwardMode`] (the default: one dual forward pass and one
+//!   backward pass per Gauss-Newton product) or [`DoubleBackward`] (the cross-check).
 //! - [`DiagonalEstimator`]: Martens' squared-gradient and Chapelle & Erhan's diagonal
 //!   for [`hf_core::Diagonal`]; the squared gradients of a whole batch in one backward
 //!   pass for networks that report their layers through [`AffineTaps`].
+//! - [`check_curvature`]: a new architecture's products against central differences.
 //! - [`BurnProblem`]: all of it as an [`hf_core::Problem`].
 //!
 //! # References
@@ -26,8 +28,10 @@
 
 pub mod backend;
 pub mod batch;
+pub mod check;
 pub mod curvature;
 pub mod diagonal;
+pub mod dual;
 pub mod error;
 pub mod evaluator;
 pub mod jvp;
@@ -42,11 +46,13 @@ pub mod vector;
 
 pub use backend::{lift, lift2, scalar, tensor_from_f64, Inner, Outer};
 pub use batch::DataBatch;
+pub use check::{check_curvature, CurvatureCheck};
 pub use curvature::{CurvatureKind, CurvatureProduct, StructuralDamping};
 pub use diagonal::DiagonalEstimator;
+pub use dual::Dual;
 pub use error::{Error, Result};
 pub use evaluator::{Evaluator, Templates};
-pub use jvp::{DoubleBackward, JvpStrategy};
+pub use jvp::{DoubleBackward, ForwardMode, JvpStrategy};
 pub use loss::{logistic, LogisticCrossEntropy, Loss, MatchingLoss, SoftmaxCrossEntropy, SquaredError};
 pub use network::{Network, Outputs};
 pub use params::{flatten, load, ParamLayout};

@@ -8,7 +8,7 @@ use crate::curvature::{CurvatureKind, CurvatureProduct, StructuralDamping};
 use crate::diagonal::DiagonalEstimator;
 use crate::error::Result;
 use crate::evaluator::Evaluator;
-use crate::jvp::{DoubleBackward, JvpStrategy};
+use crate::jvp::{ForwardMode, JvpStrategy};
 use crate::loss::MatchingLoss;
 use crate::network::Network;
 use crate::vector::ParamVector;
@@ -139,7 +139,7 @@ pub struct BurnProblem<
     L: MatchingLoss,
     S: BatchSource<B, D>,
     const D: usize,
-    J: JvpStrategy = DoubleBackward,
+    J: JvpStrategy = ForwardMode,
 > {
     evaluator: Evaluator<B, N, L, D, J>,
     source: S,
@@ -150,7 +150,7 @@ pub struct BurnProblem<
 }
 
 impl<B: Backend, N: Network<D>, L: MatchingLoss, S: BatchSource<B, D>, const D: usize> BurnProblem<B, N, L, S, D> {
-    /// A problem with `J v` by double backward.
+    /// A problem with curvature products in forward mode ([`ForwardMode`]).
     ///
     /// # Errors
     /// A network without float parameters.

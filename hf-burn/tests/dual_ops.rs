@@ -468,7 +468,8 @@ fn dual_over_autodiff_error<B: Backend>(op: Op) -> f64 {
 fn check_all<B: Backend>(name: &str) {
     let mut failures = Vec::new();
     for op in ALL {
-        let checks: [(&str, fn(Op) -> f64); 3] = [
+        type Check = fn(Op) -> f64;
+        let checks: [(&str, Check); 3] = [
             ("forward", forward_error::<B>),
             ("reverse over forward", reverse_over_forward_error::<B>),
             ("dual over autodiff", dual_over_autodiff_error::<B>),

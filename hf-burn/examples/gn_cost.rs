@@ -189,11 +189,6 @@ impl Network<3> for RnnSpec {
     }
 }
 
-/// One model's data: its input batch and targets on `B`.
-struct Workload<B: Backend, const D: usize> {
-    batch: DataBatch<B, D>,
-}
-
 fn stats_json(s: &Stats) -> serde_json::Value {
     serde_json::json!({ "median_s": s.median_s, "min_s": s.min_s, "max_s": s.max_s, "peak_bytes": s.peak_bytes })
 }
@@ -208,7 +203,7 @@ fn bench<B: Backend, N: Network<D>, L: MatchingLoss + Clone, const D: usize>(
     model: &str,
     spec: &N,
     loss: L,
-    work: &Workload<B, D>,
+    data: &DataBatch<B, D>,
     repeats: usize,
 ) -> serde_json::Value {
     let device: B::Device = Default::default();
@@ -224,7 +219,6 @@ fn bench<B: Backend, N: Network<D>, L: MatchingLoss + Clone, const D: usize>(
         DType::F32,
     ));
     let v = ParamVector::new(tensor_from_f64(noise(p, 2), [p], &device, DType::F32));
-    let data = &work.batch;
 
     // Reading a scalar of the result forces the computation to finish (device sync).
     let grad = measure(repeats, || {
@@ -273,29 +267,25 @@ fn bench<B: Backend, N: Network<D>, L: MatchingLoss + Clone, const D: usize>(
     })
 }
 
-fn autoencoder_data<B: Backend>(batch: usize) -> Workload<B, 2> {
+fn autoencoder_data<B: Backend>(batch: usize) -> DataBatch<B, 2> {
     let device = Default::default();
     let pixels: Vec<f64> = noise(batch * 784, 3);
-    Workload {
-        batch: DataBatch::new(
-            tensor_from_f64(pixels.clone(), [batch, 784], &device, DType::F32),
-            tensor_from_f64(pixels, [batch, 784], &device, DType::F32),
-        )
-        .unwrap(),
-    }
+    DataBatch::new(
+        tensor_from_f64(pixels.clone(), [batch, 784], &device, DType::F32),
+        tensor_from_f64(pixels, [batch, 784], &device, DType::F32),
+    )
+    .unwrap()
 }
 
-fn rnn_data<B: Backend>(spec: &RnnSpec, cases: usize, steps: usize) -> Workload<B, 3> {
+fn rnn_data<B: Backend>(spec: &RnnSpec, cases: usize, steps: usize) -> DataBatch<B, 3> {
     let device = Default::default();
     let x = noise(cases * steps * spec.inputs, 4).iter().map(|v| v - 0.5).collect();
     let t = noise(cases * steps * spec.outputs, 5);
-    Workload {
-        batch: DataBatch::new(
-            tensor_from_f64(x, [cases, steps, spec.inputs], &device, DType::F32),
-            tensor_from_f64(t, [cases * steps, spec.outputs], &device, DType::F32),
-        )
-        .unwrap(),
-    }
+    DataBatch::new(
+        tensor_from_f64(x, [cases, steps, spec.inputs], &device, DType::F32),
+        tensor_from_f64(t, [cases * steps, spec.outputs], &device, DType::F32),
+    )
+    .unwrap()
 }
 
 fn both<B: Backend>(backend: &str, batch: usize, repeats: usize) -> Vec<serde_json::Value> {

@@ -73,7 +73,7 @@ pub(crate) fn catch_unsupported<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "panic in the second backward pass".to_string());
-            if detail.contains("no tangent rule") || detail.contains("does not differentiate quantized") {
+            if detail.contains(crate::dual::NO_TANGENT_RULE) {
                 Err(Error::NoTangentRule { detail })
             } else if detail.contains("differentiate") {
                 Err(Error::NotTwiceDifferentiable { detail })

@@ -253,10 +253,6 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize, J: JvpStrategy>
         self.templates.layout.check(theta.tensor().dims()[0])
     }
 
-    pub(crate) fn check_outputs(z: &[usize], t: &[usize]) -> Result<()> {
-        check_outputs(z, t)
-    }
-
     /// Network outputs on `B`.
     pub fn outputs(&self, theta: &ParamVector<B>, input: Tensor<B, D>) -> Result<Outputs<B>> {
         self.check(theta)?;
@@ -266,7 +262,7 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize, J: JvpStrategy>
     /// The mean loss on `batch`, evaluated without autodiff.
     pub fn objective(&self, theta: &ParamVector<B>, batch: &DataBatch<B, D>) -> Result<f64> {
         let out = self.outputs(theta, batch.input.clone())?;
-        Self::check_outputs(&out.z.dims(), &batch.target.dims())?;
+        check_outputs(&out.z.dims(), &batch.target.dims())?;
         Ok(scalar(self.loss.per_case(out.z, batch.target.clone()).mean()))
     }
 
@@ -275,7 +271,7 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize, J: JvpStrategy>
         self.check(theta)?;
         let theta_i = lift(theta.tensor().clone()).require_grad();
         let out = self.templates.forward_inner(&theta_i, lift(batch.input.clone()))?;
-        Self::check_outputs(&out.z.dims(), &batch.target.dims())?;
+        check_outputs(&out.z.dims(), &batch.target.dims())?;
         let loss = self.loss.per_case(out.z, lift(batch.target.clone())).mean();
         let grads = loss.backward();
         let value = scalar(loss.inner());

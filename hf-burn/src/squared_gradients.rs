@@ -121,7 +121,7 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize, J: JvpStrategy>
         else {
             return Ok(None);
         };
-        Self::check_outputs(&out.z.dims(), &batch.target.dims())?;
+        crate::evaluator::check_outputs(&out.z.dims(), &batch.target.dims())?;
         let sites: Vec<Site<Inner<B>>> = taps.into_sites();
         if sites.iter().any(|s| s.cases != cases) {
             return Ok(None);

@@ -343,3 +343,42 @@ fn an_ordinary_burn_model_trains_with_hf() {
     let after = problem.evaluator().objective(&state.theta, &data).unwrap();
     assert!(after * 10.0 <= before, "loss fell from {before} to {after} only");
 }
+
+/// An operation without a tangent rule is a typed error, not a crash.
+#[derive(Module, Debug)]
+struct Deformable<B: Backend> {
+    weight: burn::module::Param<Tensor<B, 4>>,
+}
+
+#[derive(Clone, Debug)]
+struct DeformableSpec;
+
+impl Network<2> for DeformableSpec {
+    type Module<B: Backend> = Deformable<B>;
+    fn init<B: Backend>(&self, device: &B::Device) -> Deformable<B> {
+        Deformable {
+            weight: burn::module::Param::from_tensor(Tensor::ones([1, 1, 2, 2], device)),
+        }
+    }
+    fn forward<B: Backend>(&self, m: &Deformable<B>, x: Tensor<B, 2>) -> Outputs<B> {
+        let n = x.dims()[0];
+        let offset = Tensor::zeros([n, 8, 2, 2], &x.device());
+        let options = burn::tensor::ops::DeformConvOptions::new([1, 1], [0, 0], [1, 1], 1, 1);
+        let y =
+            burn::tensor::module::deform_conv2d(x.reshape([n, 1, 3, 3]), offset, m.weight.val(), None, None, options);
+        Outputs::new(y.reshape([n, 4]))
+    }
+}
+
+#[test]
+fn an_operation_without_a_tangent_rule_is_a_typed_error() {
+    let device = Default::default();
+    let batch = DataBatch::new(t(wave(18, 0.1, 1.0), [2, 9]), t(wave(8, 0.5, 1.0), [2, 4])).unwrap();
+    let ev = Evaluator::new(DeformableSpec, Loss::SquaredError, &device).unwrap();
+    let theta = ParamVector::<Nd>::from_module(&DeformableSpec.init::<Nd>(&device)).unwrap();
+    let op = CurvatureProduct::new(&ev, theta.clone(), batch, CurvatureKind::GaussNewton, 0.0).unwrap();
+    match op.curvature_product(&theta) {
+        Err(hf_burn::Error::NoTangentRule { detail }) => assert!(detail.contains("deform_conv2d"), "{detail}"),
+        other => panic!("expected NoTangentRule, got {:?}", other.map(|v| v.to_vec())),
+    }
+}

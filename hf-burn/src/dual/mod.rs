@@ -10,7 +10,7 @@
 //! what keeps the inputs, the targets and every constant free.
 //!
 //! Two compositions give the curvature products of Hessian-free optimization:
-//! - `Dual<Autodiff<B>>` (forward over reverse is not needed here): the primal is an
+//! - `Dual<Autodiff<B>>`, forward mode on top of reverse mode: the primal is an
 //!   autodiff tensor whose graph is recorded as usual, while the tangent arithmetic
 //!   runs on detached primals (`float_detach`), so the graph holds the forward pass
 //!   once. One pass gives `z` with its graph and `J v`; one backward pass from `z`
@@ -60,6 +60,8 @@ mod int_tensor;
 mod module;
 mod qtensor;
 mod rules;
+
+pub(crate) use rules::NO_TANGENT_RULE;
 
 use core::marker::PhantomData;
 
@@ -111,7 +113,7 @@ impl<B: Backend> TensorMetadata for DualTensor<B> {
 fn into_dual<B: Backend, const D: usize>(t: Tensor<Dual<B>, D>) -> DualTensor<B> {
     match t.into_primitive() {
         TensorPrimitive::Float(t) => t,
-        TensorPrimitive::QFloat(_) => panic!("{}", rules::QUANTIZED),
+        TensorPrimitive::QFloat(_) => rules::refuse("quantized tensors; dequantize the model first"),
     }
 }
 

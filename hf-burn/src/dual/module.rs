@@ -55,12 +55,10 @@ fn pooled_tangent<B: Backend>(t: T<B>, indices: &IntTensor<B>) -> T<B> {
     B::float_reshape(B::float_gather(2, flat, idx), Shape::new([n, c, oh, ow]))
 }
 
-/// Refuses to differentiate an operation hf has no tangent rule for.
+/// Refuses to differentiate `op` when any of its inputs moves (it runs on constants).
 fn refuse<B: Backend>(op: &str, inputs: &[&DualTensor<B>]) {
     if inputs.iter().any(|x| x.tangent.is_some()) {
-        panic!(
-            "hf_burn::dual::Dual has no tangent rule for {op}: curvature products cannot be differentiated through it (it runs only on constants)"
-        );
+        super::rules::refuse(op);
     }
 }
 

@@ -6,7 +6,7 @@ use burn::tensor::quantization::{QuantScheme, QuantizationParametersPrimitive};
 use burn::tensor::{Shape, Slice, TensorData};
 use burn_std::{FloatDType, IntDType};
 
-use super::rules::QUANTIZED;
+use super::rules::refuse;
 use super::{Dual, DualTensor};
 
 impl<B: Backend> QTensorOps<Self> for Dual<B> {
@@ -20,7 +20,7 @@ impl<B: Backend> QTensorOps<Self> for Dual<B> {
         qparams: QuantizationParametersPrimitive<Self>,
     ) -> QuantizedTensor<Self> {
         if tensor.tangent.is_some() {
-            panic!("{QUANTIZED}");
+            refuse("quantized tensors; dequantize the model before computing curvature products");
         }
         let qparams = QuantizationParametersPrimitive {
             scales: qparams.scales.primal,

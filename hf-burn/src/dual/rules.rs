@@ -6,8 +6,14 @@ use burn::tensor::{Shape, TensorMetadata};
 
 use super::DualTensor;
 
-pub(crate) const QUANTIZED: &str =
-    "hf_burn::dual::Dual does not differentiate quantized tensors; dequantize the model before computing curvature products";
+/// The words every refusal of the dual backend starts with, so that the evaluator's
+/// panic guard can turn it into `Error::NoTangentRule`.
+pub(crate) const NO_TANGENT_RULE: &str = "hf_burn::dual::Dual has no tangent rule";
+
+/// Refuses an operation (`what`) that has no tangent rule.
+pub(crate) fn refuse(what: &str) -> ! {
+    panic!("{NO_TANGENT_RULE} for {what}")
+}
 
 /// A primal with the graph cut: tangent arithmetic must not be recorded by an
 /// autodiff backend underneath, or `Dual<Autodiff<B>>` would record the forward pass

@@ -32,6 +32,8 @@ pub struct Templates<B: Backend, N: Network<D>, const D: usize> {
     dual_inner: OnceLock<N::Module<Dual<Inner<B>>>>,
     inner_dual: OnceLock<N::Module<Inner<Dual<B>>>>,
     layout: ParamLayout,
+    /// The frozen tensors' values, the same in every backend's copy.
+    frozen: Vec<TensorData>,
 }
 
 /// Initializes every lazy parameter of `module` now, once.
@@ -50,14 +52,21 @@ impl<B: Backend, N: Network<D>, const D: usize> Templates<B, N, D> {
     ///
     /// # Errors
     /// [`Error::NoParameters`] for a network without float parameters.
+    ///
+    /// The trainable parameters are those that require a gradient on `Autodiff<B>`;
+    /// the others (BatchNorm's running statistics, parameters marked not to require a
+    /// gradient) keep the values `init` gave them on `Autodiff<B>`, on every backend.
     pub fn new(network: N, device: &B::Device) -> Result<Self> {
-        let base = materialized(network.init::<B>(device));
-        let layout = ParamLayout::of(&base);
+        let inner = materialized(network.init::<Inner<B>>(device));
+        let layout = ParamLayout::of_trainable(&inner);
         if layout.is_empty() {
             return Err(Error::NoParameters);
         }
+        let frozen = layout.frozen_values(&inner);
+        let base = layout.with_frozen(materialized(network.init::<B>(device)), &frozen);
         Ok(Self {
-            inner: materialized(network.init::<Inner<B>>(device)),
+            inner,
+            frozen,
             outer: OnceLock::new(),
             dual: OnceLock::new(),
             dual_inner: OnceLock::new(),
@@ -70,7 +79,10 @@ impl<B: Backend, N: Network<D>, const D: usize> Templates<B, N, D> {
     }
 
     fn built<'a, C: Backend<Device = B::Device>>(&self, cell: &'a OnceLock<N::Module<C>>) -> &'a N::Module<C> {
-        cell.get_or_init(|| materialized(self.network.init::<C>(&self.device)))
+        cell.get_or_init(|| {
+            let module = materialized(self.network.init::<C>(&self.device));
+            self.layout.with_frozen(module, &self.frozen)
+        })
     }
 
     /// The parameter layout.

@@ -1,45 +1,80 @@
-//! Any burn module's float parameters as one flat vector, and back.
+//! Any burn module's trainable float parameters as one flat vector, and back.
+//!
+//! A module's float tensors are visited in a fixed order. The trainable ones — those
+//! that require a gradient — are the entries of `θ`; the others (BatchNorm's running
+//! statistics, parameters marked `set_require_grad(false)` or `no_grad()`) keep
+//! their values and never enter the optimizer.
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
 
 use crate::error::{Error, Result};
 
-/// The shapes of a module's float parameters, in the order burn visits them.
+/// Which of a module's float tensors are trainable, and the shapes of those that are,
+/// in the order burn visits them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParamLayout {
+    /// Per visited float tensor: whether it is an entry of `θ`.
+    trainable: Vec<bool>,
+    /// Shapes of the trainable tensors.
     shapes: Vec<Vec<usize>>,
     len: usize,
 }
 
-impl ParamLayout {
-    /// The layout of `module`'s float parameters.
-    pub fn of<B: Backend, M: Module<B>>(module: &M) -> Self {
-        struct Shapes(Vec<Vec<usize>>);
-        impl<B: Backend> ModuleVisitor<B> for Shapes {
-            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-                self.0.push(param.lazy_shape().to_vec());
-            }
+/// Every visited float tensor: its shape and, when `requirement` is set, whether it
+/// requires a gradient (which initializes a lazy parameter; otherwise `true`).
+fn visit_all<B: Backend, M: Module<B>>(module: &M, requirement: bool) -> Vec<(Vec<usize>, bool)> {
+    struct Visit(Vec<(Vec<usize>, bool)>, bool);
+    impl<B: Backend> ModuleVisitor<B> for Visit {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            let requires = !self.1 || param.val().is_require_grad();
+            self.0.push((param.lazy_shape().to_vec(), requires));
         }
-        let mut shapes = Shapes(Vec::new());
-        module.visit(&mut shapes);
-        let len = shapes.0.iter().map(|s| s.iter().product::<usize>()).sum();
-        Self { shapes: shapes.0, len }
+    }
+    let mut v = Visit(Vec::new(), requirement);
+    module.visit(&mut v);
+    v.0
+}
+
+impl ParamLayout {
+    fn from_visits(visits: Vec<(Vec<usize>, bool)>) -> Self {
+        let trainable: Vec<bool> = visits.iter().map(|(_, t)| *t).collect();
+        let shapes: Vec<Vec<usize>> = visits.into_iter().filter(|(_, t)| *t).map(|(s, _)| s).collect();
+        let len = shapes.iter().map(|s| s.iter().product::<usize>()).sum();
+        Self { trainable, shapes, len }
     }
 
-    /// Total number of scalar parameters.
+    /// The layout of every float parameter of `module` (a module on a plain backend
+    /// cannot tell which parameters require a gradient: all are taken).
+    pub fn of<B: Backend, M: Module<B>>(module: &M) -> Self {
+        Self::from_visits(visit_all(module, false))
+    }
+
+    /// The layout of `module`'s trainable parameters: on an autodiff backend, the float
+    /// tensors that require a gradient.
+    pub fn of_trainable<B: AutodiffBackend, M: Module<B>>(module: &M) -> Self {
+        Self::from_visits(visit_all(module, true))
+    }
+
+    /// Total number of scalar parameters in `θ`.
     pub fn len(&self) -> usize {
         self.len
     }
 
-    /// Whether the module has no float parameters.
+    /// Whether the module has no trainable float parameters.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
-    /// Shapes of the parameter tensors.
+    /// Shapes of the trainable parameter tensors.
     pub fn shapes(&self) -> &[Vec<usize>] {
         &self.shapes
+    }
+
+    /// Per visited float tensor, in visiting order: whether it is trainable.
+    pub fn trainable(&self) -> &[bool] {
+        &self.trainable
     }
 
     /// Checks that a flat vector of `found` entries fits this layout.
@@ -54,39 +89,150 @@ impl ParamLayout {
             })
         }
     }
-}
 
-/// Concatenates `module`'s float parameters into one 1-D tensor.
-pub fn flatten<B: Backend, M: Module<B>>(module: &M) -> Result<Tensor<B, 1>> {
-    struct Collect<B: Backend>(Vec<Tensor<B, 1>>);
-    impl<B: Backend> ModuleVisitor<B> for Collect<B> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            let t = param.val();
-            let n = t.shape().num_elements();
-            self.0.push(t.reshape([n]));
+    /// Checks that `module` has the float tensors this layout was taken from.
+    fn check_module<B: Backend, M: Module<B>>(&self, module: &M) -> Result<()> {
+        let visits = visit_all(module, false);
+        let matches = visits.len() == self.trainable.len()
+            && visits
+                .iter()
+                .zip(&self.trainable)
+                .filter(|(_, t)| **t)
+                .map(|((s, _), _)| s)
+                .eq(self.shapes.iter());
+        if matches {
+            Ok(())
+        } else {
+            Err(Error::ParameterShape {
+                expected: self.len,
+                found: Self::of(module).len,
+                shapes: self.shapes.clone(),
+            })
         }
     }
-    let mut c = Collect(Vec::new());
-    module.visit(&mut c);
-    if c.0.is_empty() {
-        return Err(Error::NoParameters);
+
+    /// Concatenates `module`'s trainable parameters (as this layout marks them) into
+    /// one 1-D tensor.
+    ///
+    /// # Errors
+    /// [`Error::NoParameters`] when nothing is trainable; [`Error::ParameterShape`]
+    /// for a module this layout was not taken from.
+    pub fn gather<B: Backend, M: Module<B>>(&self, module: &M) -> Result<Tensor<B, 1>> {
+        self.check_module(module)?;
+        struct Collect<'a, B: Backend> {
+            trainable: &'a [bool],
+            index: usize,
+            pieces: Vec<Tensor<B, 1>>,
+        }
+        impl<B: Backend> ModuleVisitor<B> for Collect<'_, B> {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+                if self.trainable[self.index] {
+                    let t = param.val();
+                    let n = t.shape().num_elements();
+                    self.pieces.push(t.reshape([n]));
+                }
+                self.index += 1;
+            }
+        }
+        let mut c = Collect {
+            trainable: &self.trainable,
+            index: 0,
+            pieces: Vec::new(),
+        };
+        module.visit(&mut c);
+        if c.pieces.is_empty() {
+            return Err(Error::NoParameters);
+        }
+        Ok(Tensor::cat(c.pieces, 0))
     }
-    Ok(Tensor::cat(c.0, 0))
+
+    /// The values of `module`'s frozen (not trainable) float tensors, in visiting order.
+    pub(crate) fn frozen_values<B: Backend, M: Module<B>>(&self, module: &M) -> Vec<TensorData> {
+        struct Collect<'a> {
+            trainable: &'a [bool],
+            index: usize,
+            values: Vec<TensorData>,
+        }
+        impl<B: Backend> ModuleVisitor<B> for Collect<'_> {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+                if !self.trainable[self.index] {
+                    self.values.push(param.val().into_data());
+                }
+                self.index += 1;
+            }
+        }
+        let mut c = Collect {
+            trainable: &self.trainable,
+            index: 0,
+            values: Vec::new(),
+        };
+        module.visit(&mut c);
+        c.values
+    }
+
+    /// `module` with its frozen float tensors set to `values` (from [`frozen_values`](Self::frozen_values)),
+    /// so that every backend's copy of a network holds the same constants.
+    pub(crate) fn with_frozen<B: Backend, M: Module<B>>(&self, module: M, values: &[TensorData]) -> M {
+        struct Set<'a> {
+            trainable: &'a [bool],
+            index: usize,
+            values: std::slice::Iter<'a, TensorData>,
+        }
+        impl<B: Backend> ModuleMapper<B> for Set<'_> {
+            fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+                let frozen = !self.trainable[self.index];
+                self.index += 1;
+                if !frozen {
+                    return param;
+                }
+                match self.values.next() {
+                    Some(data) => param.map(|t| Tensor::from_data(data.clone(), (&t.device(), t.dtype()))),
+                    None => param,
+                }
+            }
+        }
+        if values.is_empty() {
+            return module;
+        }
+        module.map(&mut Set {
+            trainable: &self.trainable,
+            index: 0,
+            values: values.iter(),
+        })
+    }
 }
 
-/// Replaces `module`'s float parameters by consecutive slices of `flat` (reshaped).
+/// Concatenates every float parameter of `module` into one 1-D tensor (a module on a
+/// plain backend; see [`ParamLayout::gather`] for the trainable ones only).
+pub fn flatten<B: Backend, M: Module<B>>(module: &M) -> Result<Tensor<B, 1>> {
+    ParamLayout::of(module).gather(module)
+}
+
+/// Replaces `module`'s trainable float parameters by consecutive slices of `flat`
+/// (reshaped); frozen ones keep their values.
 ///
 /// The new parameters are views of `flat` in the autodiff graph, so the gradient of
 /// anything computed with the module, taken with respect to `flat`, is the flat
 /// gradient: no per-parameter collection is needed.
+///
+/// # Errors
+/// [`Error::ParameterShape`] if `flat` or `module` does not fit `layout`.
 pub fn load<B: Backend, M: Module<B>>(module: M, layout: &ParamLayout, flat: &Tensor<B, 1>) -> Result<M> {
     layout.check(flat.dims()[0])?;
+    layout.check_module(&module)?;
     struct Load<'a, B: Backend> {
         flat: &'a Tensor<B, 1>,
+        trainable: &'a [bool],
+        index: usize,
         offset: usize,
     }
     impl<B: Backend> ModuleMapper<B> for Load<'_, B> {
         fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+            let trainable = self.trainable[self.index];
+            self.index += 1;
+            if !trainable {
+                return param;
+            }
             let shape = param.lazy_shape();
             let n = shape.num_elements();
             let dims: [usize; D] = shape.dims();
@@ -96,5 +242,10 @@ pub fn load<B: Backend, M: Module<B>>(module: M, layout: &ParamLayout, flat: &Te
             param.map(|_| slice)
         }
     }
-    Ok(module.map(&mut Load { flat, offset: 0 }))
+    Ok(module.map(&mut Load {
+        flat,
+        trainable: &layout.trainable,
+        index: 0,
+        offset: 0,
+    }))
 }

@@ -193,9 +193,11 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, S: BatchSource<B, D>, const D: 
         &mut self.source
     }
 
-    /// The parameters of a freshly initialized network (its own `init`).
+    /// The trainable parameters of a freshly initialized network (its own `init`).
     pub fn initial_parameters(&self, device: &B::Device) -> Result<ParamVector<B>> {
-        ParamVector::from_module(&self.evaluator.templates().network().init::<B>(device))
+        let templates = self.evaluator.templates();
+        let module = templates.network().init::<B>(device);
+        templates.layout().gather(&module).map(ParamVector::new)
     }
 
     /// Draws the first batches if the HF loop has not started an iteration yet.

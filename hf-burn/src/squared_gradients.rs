@@ -155,7 +155,9 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize, J: JvpStrategy>
         }
 
         let mut pieces = Vec::new();
-        for (id, shape) in parameter_order(self.templates().inner_template()) {
+        let order = parameter_order(self.templates().inner_template());
+        let trainable = self.templates().layout().trainable();
+        for ((id, shape), _) in order.into_iter().zip(trainable).filter(|(_, t)| **t) {
             let piece = match (weights.get(&id), offsets.get(&id)) {
                 (Some(uses), None) if shape.len() == 2 => weight_squares(uses).reshape([shape[0] * shape[1]]),
                 (None, Some(uses)) if shape.len() == 1 => offset_squares(uses),

@@ -45,9 +45,8 @@ fn rel(got: &[f64], want: &[f64]) -> f64 {
 fn check<N: Network<D>, const D: usize>(name: &str, net: N, loss: Loss, batch: DataBatch<Nd, D>) {
     let device = Default::default();
     let ev = Evaluator::new(net.clone(), loss, &device).unwrap();
-    let theta0 = ParamVector::<Nd>::from_module(&net.init::<Nd>(&device))
-        .unwrap()
-        .to_vec();
+    let theta0 = ev.templates().layout().gather(&net.init::<Nd>(&device)).unwrap();
+    let theta0 = ParamVector::new(theta0).to_vec();
     let p = theta0.len();
     let h = 1e-5;
     let at = |theta: &[f64]| ParamVector::new(t(theta.to_vec(), [p]));
@@ -381,4 +380,68 @@ fn an_operation_without_a_tangent_rule_is_a_typed_error() {
         Err(hf_burn::Error::NoTangentRule { detail }) => assert!(detail.contains("deform_conv2d"), "{detail}"),
         other => panic!("expected NoTangentRule, got {:?}", other.map(|v| v.to_vec())),
     }
+}
+
+/// A trainable layer after a frozen one (`no_grad()`), read out through BatchNorm.
+#[derive(Module, Debug)]
+struct Frozen<B: Backend> {
+    fixed: Linear<B>,
+    learned: Linear<B>,
+    norm: burn::nn::BatchNorm<B>,
+}
+
+#[derive(Clone, Debug)]
+struct FrozenSpec {
+    batch_norm: bool,
+}
+
+impl Network<2> for FrozenSpec {
+    type Module<B: Backend> = Frozen<B>;
+    fn init<B: Backend>(&self, device: &B::Device) -> Frozen<B> {
+        Frozen {
+            // Random on every backend: the templates must agree on one value.
+            fixed: LinearConfig::new(3, 4).init(device).no_grad(),
+            learned: LinearConfig::new(4, 2).init(device),
+            norm: burn::nn::BatchNormConfig::new(2).init(device),
+        }
+    }
+    fn forward<B: Backend>(&self, m: &Frozen<B>, x: Tensor<B, 2>) -> Outputs<B> {
+        let z = m.learned.forward(m.fixed.forward(x).tanh());
+        Outputs::new(if self.batch_norm { m.norm.forward(z) } else { z })
+    }
+}
+
+#[test]
+fn frozen_parameters_and_running_statistics_stay_out_of_theta() {
+    Nd::seed(&Default::default(), 8);
+    let device = Default::default();
+    let ev = Evaluator::<Nd, _, _, 2>::new(FrozenSpec { batch_norm: true }, Loss::SquaredError, &device).unwrap();
+    // learned (4·2 + 2) and BatchNorm's γ and β (2 + 2): not the frozen layer (3·4 + 4)
+    // nor the running mean and variance (2 + 2).
+    assert_eq!(ev.num_params(), 14);
+    assert_eq!(ev.templates().layout().trainable().len(), 8);
+    let data = DataBatch::new(t(wave(15, 0.2, 1.0), [5, 3]), t(wave(10, 0.6, 1.0), [5, 2])).unwrap();
+    let problem = hf_burn::BurnProblem::new(
+        FrozenSpec { batch_norm: true },
+        SquaredError,
+        hf_burn::FixedBatches::split(data, 1),
+        hf_burn::ProblemConfig::default(),
+        &device,
+    )
+    .unwrap();
+    assert_eq!(problem.initial_parameters(&device).unwrap().to_vec().len(), 14);
+}
+
+#[test]
+fn a_network_with_a_frozen_layer_has_exact_products() {
+    // Outputs by the dual backend's template, products by the autodiff ones: they
+    // agree only if every template holds the same frozen weights.
+    Nd::seed(&Default::default(), 9);
+    let batch = DataBatch::new(t(wave(15, 0.2, 1.0), [5, 3]), t(wave(10, 0.6, 1.0), [5, 2])).unwrap();
+    check(
+        "frozen Linear",
+        FrozenSpec { batch_norm: false },
+        Loss::SquaredError,
+        batch,
+    );
 }

@@ -2,6 +2,7 @@
 //! ([`hf_core::Diagonal`]).
 
 use burn::prelude::*;
+use hf_core::SplitMix64;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::tensor_from_f64;
@@ -46,27 +47,14 @@ impl Default for DiagonalEstimator {
     }
 }
 
-/// SplitMix64, for reproducible ±1 vectors independent of the backend's generator.
-#[derive(Debug, Clone)]
-pub(crate) struct SplitMix(pub(crate) u64);
-
-impl SplitMix {
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+/// `n` random signs ±1 (reproducible, independent of the backend's generator), 64 per draw.
+fn signs(rng: &mut SplitMix64, n: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let bits = rng.next_u64();
+        out.extend((0..64.min(n - out.len())).map(|k| if bits >> k & 1 == 1 { 1.0 } else { -1.0 }));
     }
-
-    fn signs(&mut self, n: usize) -> Vec<f64> {
-        let mut out = Vec::with_capacity(n);
-        while out.len() < n {
-            let bits = self.next_u64();
-            out.extend((0..64.min(n - out.len())).map(|k| if bits >> k & 1 == 1 { 1.0 } else { -1.0 }));
-        }
-        out
-    }
+    out
 }
 
 /// `max_cases` distinct cases of `n`, sorted, drawn by a partial Fisher-Yates shuffle
@@ -76,13 +64,7 @@ fn random_subset(n: usize, max_cases: usize, draw: u64) -> Option<Vec<usize>> {
     if m >= n {
         return None;
     }
-    let mut rng = SplitMix(draw ^ 0x5EED_D1A6_0000_0000);
-    let mut cases: Vec<usize> = (0..n).collect();
-    for i in 0..m {
-        let j = i + (rng.next_u64() % (n - i) as u64) as usize;
-        cases.swap(i, j);
-    }
-    let mut subset = cases[..m].to_vec();
+    let mut subset = SplitMix64::new(draw ^ 0x5EED_D1A6_0000_0000).choose(n, m);
     subset.sort_unstable();
     Some(subset)
 }
@@ -135,11 +117,11 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize, J: JvpStrategy>
         let dims = z.dims();
         let device = z.device();
         let dtype = z.dtype();
-        let mut rng = SplitMix(seed);
+        let mut rng = SplitMix64::new(seed);
         let samples = samples.max(1);
         let mut sum = theta.tensor().zeros_like();
         for _ in 0..samples {
-            let v = tensor_from_f64::<B, 2>(rng.signs(dims[0] * dims[1]), dims, &device, dtype);
+            let v = tensor_from_f64::<B, 2>(signs(&mut rng, dims[0] * dims[1]), dims, &device, dtype);
             let w = Outputs::new(self.loss().hessian_sqrt_product(z.clone(), v));
             let y = self.vjp(theta, &batch.input, &w)?;
             sum = sum + y.into_tensor().square();

@@ -55,6 +55,7 @@ pub mod observer;
 pub mod operator;
 pub mod preconditioner;
 pub mod problem;
+pub mod rng;
 pub mod solver;
 pub mod tridiagonal;
 pub mod vector;
@@ -69,5 +70,6 @@ pub use observer::{History, IterationRecord, Observer, PhaseTimes, SolverIterati
 pub use operator::{check_dim, CurvatureOperator, DenseOperator, L2Regularized};
 pub use preconditioner::{Diagonal, Identity, Preconditioner, PreconditionerContext};
 pub use problem::{Batch, Problem};
+pub use rng::SplitMix64;
 pub use solver::{QuadraticModel, SolveOutcome, Solver, Spectrum, StoredIterate, Termination};
 pub use vector::Vector;

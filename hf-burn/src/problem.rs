@@ -267,4 +267,13 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, S: BatchSource<B, D>, const D: 
             .evaluator
             .diagonal(estimator, theta, self.gradient_batch(), self.iteration as u64)?)
     }
+
+    fn sampler_state(&self) -> Option<u64> {
+        self.source.rng_state()
+    }
+
+    fn restore_sampler(&mut self, state: u64) -> hf_core::Result<()> {
+        self.source.set_rng_state(state);
+        Ok(())
+    }
 }

@@ -4,8 +4,8 @@
 //! `cargo run --release -p hf-core --example rosenbrock`
 
 use hf_core::{
-    Batch, CurvatureOperator, DenseOperator, HessianFree, HfConfig, IterationRecord, Observer, PreconditionerKind,
-    Problem, Result,
+    Batch, BoxError, Control, CurvatureOperator, DenseOperator, HessianFree, HfConfig, HfState, IterationRecord,
+    Observer, PreconditionerKind, Problem, Result,
 };
 
 struct Rosenbrock {
@@ -54,16 +54,17 @@ impl Problem for Rosenbrock {
 
 struct Printer;
 
-impl Observer for Printer {
-    fn on_iteration(&mut self, r: &IterationRecord) {
+impl Observer<Vec<f64>> for Printer {
+    fn on_iteration(&mut self, r: &IterationRecord, _state: &HfState<Vec<f64>>) -> Result<Control, BoxError> {
         println!(
             "{:>4} {:>14.6e} {:>10.3e} {:>9.3} {:>4} {:?} {:>8.2e}",
             r.iteration, r.objective, r.damping, r.rho, r.solver_iterations, r.outcome, r.step_norm
         );
+        Ok(Control::Continue)
     }
 }
 
-fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::result::Result<(), BoxError> {
     let n = 10;
     let config = HfConfig {
         initial_damping: 1.0,

@@ -229,7 +229,7 @@ fn model_value<V: Vector>(p: &V, r: &V, g: &V) -> f64 {
 }
 
 impl<V: Vector> Solver<V> for ConjugateGradient {
-    fn solve(&mut self, model: &QuadraticModel<'_, V>, observer: &mut dyn Observer) -> Result<SolveOutcome<V>> {
+    fn solve(&mut self, model: &QuadraticModel<'_, V>, observer: &mut dyn Observer<V>) -> Result<SolveOutcome<V>> {
         let cfg = &self.config;
         let g = model.gradient;
         let op = model.operator;

@@ -118,8 +118,12 @@ impl Default for TrustRegionConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HfConfig {
-    /// Outer iterations. Default `100`.
+    /// Outer iterations in all: a resumed run stops when its state's iteration count
+    /// reaches this. Default `100`.
     pub max_iterations: usize,
+    /// Stop once this many seconds were spent in outer iterations in all (a resumed
+    /// state's time included). Default none.
+    pub time_budget_s: Option<f64>,
     /// Initial damping `λ₀`; problem-dependent. Default `45` (Martens' autoencoders,
     /// with the curvature averaged over the batch).
     pub initial_damping: f64,
@@ -159,6 +163,7 @@ impl Default for HfConfig {
     fn default() -> Self {
         Self {
             max_iterations: 100,
+            time_budget_s: None,
             initial_damping: 45.0,
             damping: LevenbergMarquardt::default(),
             mode: Mode::default(),
@@ -272,6 +277,9 @@ impl HfConfig {
             self.gradient_tolerance,
             "finite and ≥ 0",
         )?;
+        if let Some(t) = self.time_budget_s {
+            check(t.is_finite() && t > 0.0, "time_budget_s", t, "finite and > 0")?;
+        }
         if let Some(t) = self.target_objective {
             check(!t.is_nan(), "target_objective", t, "a number (not NaN)")?;
         }

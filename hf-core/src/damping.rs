@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::ConfigError;
+use crate::error::{ConfigError, Error, Result};
 
 /// Updates the damping `λ` from the reduction ratio
 /// `ρ = (f(θ + p) − f(θ)) / q(p)` of the last step.
@@ -32,6 +32,34 @@ use crate::error::ConfigError;
 pub trait DampingStrategy {
     /// Returns the damping for the next iteration.
     fn update(&mut self, lambda: f64, rho: f64) -> f64;
+
+    /// The strategy's own state beyond `λ` (which the loop keeps), for checkpoints.
+    /// The default, for stateless rules, is empty.
+    fn state(&self) -> Vec<f64> {
+        Vec::new()
+    }
+
+    /// Restores a state returned by [`state`](Self::state). The default accepts only
+    /// the empty state.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `state` is not one this strategy can hold.
+    fn load_state(&mut self, state: &[f64]) -> Result<()> {
+        expect_stateless("damping strategy state", state)
+    }
+}
+
+/// The default `load_state` of a stateless plug-in: only the empty state is valid.
+pub(crate) fn expect_stateless(name: &'static str, state: &[f64]) -> Result<()> {
+    if state.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument {
+            name,
+            value: format!("{} values", state.len()),
+            allowed: "none: this plug-in keeps no state (was the checkpoint written with another one?)",
+        })
+    }
 }
 
 /// Martens' Levenberg-Marquardt rule: `λ ← λ·boost` if `ρ < low`, `λ ← λ·drop` if

@@ -46,6 +46,11 @@ pub enum Error {
         allowed: &'static str,
     },
 
+    /// An [`Observer`](crate::Observer) failed (a metrics file or a checkpoint could
+    /// not be written, say); the run stopped after the iteration it was shown.
+    #[error("observer error: {0}")]
+    Observer(#[source] BoxError),
+
     /// The user's problem or a backend reported an error.
     #[error("problem or backend error: {0}")]
     Backend(#[source] BoxError),

@@ -9,15 +9,16 @@ use crate::config::{HfConfig, Mode, PreconditionerKind, RhoModel};
 use crate::damping::DampingStrategy;
 use crate::error::{ConfigError, Error, Result};
 use crate::lanczos::Lanczos;
-use crate::observer::{IterationRecord, Observer, PhaseTimes, StepOutcome};
+use crate::observer::{Control, IterationRecord, Observer, PhaseTimes, StepOutcome};
 use crate::operator::{CurvatureOperator, L2Regularized};
 use crate::preconditioner::{Diagonal, Identity, Preconditioner, PreconditionerContext};
 use crate::problem::{Batch, Problem};
-use crate::solver::{QuadraticModel, SolveOutcome, Solver};
+use crate::solver::{QuadraticModel, SolveOutcome, Solver, StoredIterate};
 use crate::vector::Vector;
 
-/// Everything the loop carries from one iteration to the next. Kept outside the
-/// optimizer so it can be inspected, checkpointed and restored.
+/// Everything the loop carries from one iteration to the next: one value that a
+/// checkpoint saves and a resumed run starts from. Kept outside the optimizer so it
+/// can be inspected, checkpointed and restored ([`HessianFree::resume`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HfState<V> {
     /// The parameters `θ`.
@@ -36,20 +37,55 @@ pub struct HfState<V> {
     pub curvature_products: usize,
     /// Wall time spent in [`HessianFree::step`] so far.
     pub elapsed: Duration,
+    /// The problem's batch-sampler state after the last step
+    /// ([`Problem::sampler_state`]), so a resumed run draws the same batches.
+    #[serde(default)]
+    pub sampler: Option<u64>,
+    /// The damping strategy's and preconditioner's own state after the last step.
+    #[serde(default)]
+    pub plugins: PluginState,
+}
+
+/// The state of the plug-ins (see [`DampingStrategy::state`] and
+/// [`Preconditioner::state`]); empty for the built-in ones.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PluginState {
+    /// The damping strategy's state.
+    pub damping: Vec<f64>,
+    /// The preconditioner's state.
+    pub preconditioner: Vec<f64>,
 }
 
 /// Why [`HessianFree::run`] returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StopReason {
-    /// [`HfConfig::max_iterations`] outer iterations were done.
+    /// [`HfConfig::max_iterations`] outer iterations were done in all.
     MaxIterations,
+    /// [`HfConfig::time_budget_s`] seconds were spent in all.
+    TimeBudget,
     /// The gradient norm reached [`HfConfig::gradient_tolerance`].
     GradientTolerance,
     /// The objective reached [`HfConfig::target_objective`].
     TargetObjective,
     /// [`HfConfig::max_consecutive_failures`] steps in a row failed.
     TooManyFailures,
+    /// An observer returned [`Control::Stop`].
+    Requested,
+}
+
+impl StopReason {
+    /// The reason's name as it is serialized (`max_iterations`, `time_budget`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::MaxIterations => "max_iterations",
+            StopReason::TimeBudget => "time_budget",
+            StopReason::GradientTolerance => "gradient_tolerance",
+            StopReason::TargetObjective => "target_objective",
+            StopReason::TooManyFailures => "too_many_failures",
+            StopReason::Requested => "requested",
+        }
+    }
 }
 
 /// The summary of a run.
@@ -59,7 +95,8 @@ pub struct RunReport {
     pub stop: StopReason,
     /// Outer iterations done in this call.
     pub iterations: usize,
-    /// The objective at the final parameters (gradient batch, L2 included).
+    /// The objective at the final parameters (gradient batch, L2 included); NaN when
+    /// no iteration was done in this call.
     pub objective: f64,
 }
 
@@ -149,38 +186,58 @@ impl<V: Vector> HessianFree<V> {
             consecutive_failures: 0,
             curvature_products: 0,
             elapsed: Duration::ZERO,
+            sampler: None,
+            plugins: PluginState::default(),
         }
     }
 
-    /// Runs outer iterations until a stopping rule fires.
+    /// Prepares to continue from a saved `state`: restores the plug-ins' own state
+    /// and the problem's batch sampler, so the run goes on as if never interrupted.
+    ///
+    /// # Errors
+    /// A plug-in or the problem refusing its saved state.
+    pub fn resume<P: Problem<Vector = V>>(&mut self, problem: &mut P, state: &HfState<V>) -> Result<()> {
+        self.damping.load_state(&state.plugins.damping)?;
+        self.preconditioner.load_state(&state.plugins.preconditioner)?;
+        if let Some(s) = state.sampler {
+            problem.restore_sampler(s)?;
+        }
+        Ok(())
+    }
+
+    /// Runs outer iterations until a stopping rule fires: [`HfConfig::max_iterations`]
+    /// and [`HfConfig::time_budget_s`] count the whole run (a resumed state's
+    /// iterations and time included), the gradient tolerance, the target objective,
+    /// too many failed steps in a row, or an observer's [`Control::Stop`]. Every
+    /// outer iteration is shown to `observer` with the state after it.
     ///
     /// # Errors
     /// Errors from the problem or backend other than non-finite values (which are
-    /// failed steps), and a non-finite starting point.
+    /// failed steps), an observer's error, and a non-finite starting point.
     pub fn run<P: Problem<Vector = V>>(
         &mut self,
         problem: &mut P,
         state: &mut HfState<V>,
-        observer: &mut dyn Observer,
+        observer: &mut dyn Observer<V>,
     ) -> Result<RunReport> {
         let start_iteration = state.iteration;
+        let budget = self.config.time_budget_s.map(Duration::from_secs_f64);
         let mut last_objective = f64::NAN;
         let stop = loop {
-            if state.iteration - start_iteration >= self.config.max_iterations {
+            if state.iteration >= self.config.max_iterations {
                 break StopReason::MaxIterations;
+            }
+            if budget.is_some_and(|b| state.elapsed >= b) {
+                break StopReason::TimeBudget;
             }
             let record = self.step(problem, state, observer)?;
             last_objective = record.objective;
-            if record.outcome != StepOutcome::NonFinite {
-                if record.gradient_norm <= self.config.gradient_tolerance {
-                    break StopReason::GradientTolerance;
-                }
-                if self.config.target_objective.is_some_and(|t| record.objective <= t) {
-                    break StopReason::TargetObjective;
-                }
+            let control = observer.on_iteration(&record, state).map_err(Error::Observer)?;
+            if let Some(reason) = self.stop_after(&record, state) {
+                break reason;
             }
-            if state.consecutive_failures >= self.config.max_consecutive_failures {
-                break StopReason::TooManyFailures;
+            if control == Control::Stop {
+                break StopReason::Requested;
             }
         };
         Ok(RunReport {
@@ -190,7 +247,22 @@ impl<V: Vector> HessianFree<V> {
         })
     }
 
-    /// One outer iteration. Returns its record (also given to the observer).
+    /// The stopping rule that `record` fires, if any (iteration and time limits are
+    /// checked before each step instead).
+    fn stop_after(&self, record: &IterationRecord, state: &HfState<V>) -> Option<StopReason> {
+        if record.outcome != StepOutcome::NonFinite {
+            if record.gradient_norm <= self.config.gradient_tolerance {
+                return Some(StopReason::GradientTolerance);
+            }
+            if self.config.target_objective.is_some_and(|t| record.objective <= t) {
+                return Some(StopReason::TargetObjective);
+            }
+        }
+        (state.consecutive_failures >= self.config.max_consecutive_failures).then_some(StopReason::TooManyFailures)
+    }
+
+    /// One outer iteration; returns its record. Inner iterations go to `observer`;
+    /// the record itself is shown to observers by [`run`](Self::run).
     ///
     /// # Errors
     /// As [`run`](Self::run).
@@ -198,7 +270,7 @@ impl<V: Vector> HessianFree<V> {
         &mut self,
         problem: &mut P,
         state: &mut HfState<V>,
-        observer: &mut dyn Observer,
+        observer: &mut dyn Observer<V>,
     ) -> Result<IterationRecord> {
         if !state.theta.is_finite() {
             return Err(Error::NonFinite { what: "parameters θ" });
@@ -226,21 +298,7 @@ impl<V: Vector> HessianFree<V> {
         };
         match self.try_step(problem, state, &mut record, observer) {
             Ok(()) => state.consecutive_failures = 0,
-            Err(e) if e.is_non_finite() => {
-                // A failed step: nothing moves but λ (or the radius), and the warm start,
-                // which may hold the poison, is dropped.
-                record.outcome = StepOutcome::NonFinite;
-                record.objective = record.objective_before;
-                record.step_size = 0.0;
-                record.step_norm = 0.0;
-                state.warm_start = None;
-                state.consecutive_failures += 1;
-                match self.config.mode {
-                    Mode::Damped => state.damping = self.damping.update(state.damping, f64::NAN),
-                    Mode::TrustRegion => state.radius *= self.config.trust_region.shrink,
-                }
-                record.next_damping = state.damping;
-            }
+            Err(e) if e.is_non_finite() => self.fail(state, &mut record),
             Err(e) => return Err(e),
         }
         if record.outcome == StepOutcome::Rejected {
@@ -248,89 +306,64 @@ impl<V: Vector> HessianFree<V> {
         }
         state.curvature_products += record.curvature_products;
         state.elapsed += clock.elapsed();
+        state.sampler = problem.sampler_state();
+        state.plugins = PluginState {
+            damping: self.damping.state(),
+            preconditioner: self.preconditioner.state(),
+        };
         record.elapsed = state.elapsed;
-        observer.on_iteration(&record);
         Ok(record)
     }
 
+    /// A failed step: nothing moves but λ (or the radius), and the warm start, which
+    /// may hold the poison, is dropped.
+    fn fail(&mut self, state: &mut HfState<V>, record: &mut IterationRecord) {
+        record.outcome = StepOutcome::NonFinite;
+        record.objective = record.objective_before;
+        record.step_size = 0.0;
+        record.step_norm = 0.0;
+        state.warm_start = None;
+        state.consecutive_failures += 1;
+        match self.config.mode {
+            Mode::Damped => state.damping = self.damping.update(state.damping, f64::NAN),
+            Mode::TrustRegion => state.radius *= self.config.trust_region.shrink,
+        }
+        record.next_damping = state.damping;
+    }
+
     /// The body of [`step`](Self::step); a `NonFinite` error here is a failed step.
+    /// Each phase is a function returning its values; this one records them.
     fn try_step<P: Problem<Vector = V>>(
         &mut self,
         problem: &mut P,
         state: &mut HfState<V>,
         record: &mut IterationRecord,
-        observer: &mut dyn Observer,
+        observer: &mut dyn Observer<V>,
     ) -> Result<()> {
-        let cfg = &self.config;
-        let w = cfg.l2_weight;
-        let lambda = state.damping;
-        let theta = &state.theta;
-        let l2 = |v: &V| 0.5 * w * v.dot(v);
-        let finite = |x: f64, what: &'static str| {
-            if x.is_finite() {
-                Ok(x)
-            } else {
-                Err(Error::NonFinite { what })
-            }
-        };
-
         let clock = Instant::now();
         problem.begin_iteration(state.iteration)?;
-        let (f, mut g) = problem.gradient(theta)?;
-        let f0 = finite(f + l2(theta), "objective")?;
+        let (f0, g) = self.regularized_gradient(problem, &state.theta)?;
         record.objective_before = f0;
         record.objective = f0;
-        if w > 0.0 {
-            g.axpy(w, theta);
-        }
-        if !g.is_finite() {
-            return Err(Error::NonFinite { what: "gradient" });
-        }
         record.gradient_norm = g.norm();
         record.phases.gradient = clock.elapsed().as_secs_f64();
-        if record.gradient_norm <= cfg.gradient_tolerance {
+        if record.gradient_norm <= self.config.gradient_tolerance {
             record.outcome = StepOutcome::Converged;
             return Ok(());
         }
 
-        // The preconditioner sees λ + w: the L2 term is part of the curvature.
         let clock = Instant::now();
-        let diagonal = if self.preconditioner.wants_diagonal() {
-            problem.curvature_diagonal(theta)?
-        } else {
-            None
-        };
-        self.preconditioner.update(&PreconditionerContext {
-            diagonal: diagonal.as_ref(),
-            damping: lambda + w,
-        })?;
+        self.refresh_preconditioner(problem, &state.theta, state.damping)?;
         record.phases.preconditioner = clock.elapsed().as_secs_f64();
         let clock = Instant::now();
         let fc0 = finite(
-            problem.objective(theta, Batch::Curvature)? + l2(theta),
+            self.objective_at(problem, &state.theta, 0.0, None, Batch::Curvature)?,
             "objective (curvature batch)",
         )?;
         record.phases.rho = clock.elapsed().as_secs_f64();
 
-        let warm = state.warm_start.as_ref().filter(|p| p.len() == theta.len()).map(|p| {
-            let mut p = p.clone();
-            p.scale(cfg.warm_start_decay);
-            p
-        });
         let clock = Instant::now();
-        let outcome = {
-            let base = problem.curvature(theta, lambda)?;
-            let regularized = L2Regularized::new(base.as_ref(), w);
-            let op: &dyn CurvatureOperator<V> = if w > 0.0 { &regularized } else { base.as_ref() };
-            let mut model = QuadraticModel::new(op, &g).preconditioned(self.preconditioner.as_ref());
-            if let Some(p0) = warm.as_ref().filter(|_| cfg.mode == Mode::Damped) {
-                model = model.warm_start(p0);
-            }
-            if cfg.mode == Mode::TrustRegion {
-                model = model.within(state.radius);
-            }
-            self.solver.solve(&model, observer)?
-        };
+        let outcome = self.solve(problem, state, &g, observer)?;
         record.phases.solve = clock.elapsed().as_secs_f64();
         record.solver_iterations = outcome.iterations;
         record.termination = Some(outcome.termination);
@@ -339,26 +372,140 @@ impl<V: Vector> HessianFree<V> {
             return Err(Error::NonFinite { what: "solver step" });
         }
 
-        match cfg.mode {
+        match self.config.mode {
             Mode::Damped => self.damped_update(problem, state, record, outcome, &g, f0, fc0),
             Mode::TrustRegion => self.trust_region_update(problem, state, record, outcome, fc0),
         }
     }
 
-    /// Objective at `θ + α p` (L2 included) on `batch`; non-finite values become `+∞`
-    /// so that comparisons reject them.
+    /// The objective and gradient at `theta` with the L2 term, both checked finite.
+    fn regularized_gradient(&self, problem: &mut impl Problem<Vector = V>, theta: &V) -> Result<(f64, V)> {
+        let w = self.config.l2_weight;
+        let (f, mut g) = problem.gradient(theta)?;
+        let f0 = finite(f + 0.5 * w * theta.dot(theta), "objective")?;
+        if w > 0.0 {
+            g.axpy(w, theta);
+        }
+        if !g.is_finite() {
+            return Err(Error::NonFinite { what: "gradient" });
+        }
+        Ok((f0, g))
+    }
+
+    /// Refreshes the preconditioner at `theta`. It sees `λ + w`: the L2 term is part
+    /// of the curvature.
+    fn refresh_preconditioner(&mut self, problem: &mut impl Problem<Vector = V>, theta: &V, lambda: f64) -> Result<()> {
+        let diagonal = if self.preconditioner.wants_diagonal() {
+            problem.curvature_diagonal(theta)?
+        } else {
+            None
+        };
+        self.preconditioner.update(&PreconditionerContext {
+            diagonal: diagonal.as_ref(),
+            damping: lambda + self.config.l2_weight,
+        })
+    }
+
+    /// Minimizes the damped quadratic model at `state.theta` by the inner solver, warm
+    /// started (damped mode) from the last solution times `ζ`.
+    fn solve<P: Problem<Vector = V>>(
+        &mut self,
+        problem: &mut P,
+        state: &HfState<V>,
+        g: &V,
+        observer: &mut dyn Observer<V>,
+    ) -> Result<SolveOutcome<V>> {
+        let cfg = &self.config;
+        let w = cfg.l2_weight;
+        let warm = state
+            .warm_start
+            .as_ref()
+            .filter(|p| p.len() == state.theta.len() && cfg.mode == Mode::Damped)
+            .map(|p| {
+                let mut p = p.clone();
+                p.scale(cfg.warm_start_decay);
+                p
+            });
+        let base = problem.curvature(&state.theta, state.damping)?;
+        let regularized = L2Regularized::new(base.as_ref(), w);
+        let op: &dyn CurvatureOperator<V> = if w > 0.0 { &regularized } else { base.as_ref() };
+        let mut model = QuadraticModel::new(op, g).preconditioned(self.preconditioner.as_ref());
+        if let Some(p0) = warm.as_ref() {
+            model = model.warm_start(p0);
+        }
+        if cfg.mode == Mode::TrustRegion {
+            model = model.within(state.radius);
+        }
+        self.solver.solve(&model, observer)
+    }
+
+    /// Objective at `θ + α p` (L2 included; `p = None` for `θ` itself) on `batch`;
+    /// non-finite values become `+∞` so that comparisons reject them.
     fn objective_at(
         &self,
         problem: &mut impl Problem<Vector = V>,
         theta: &V,
         alpha: f64,
-        p: &V,
+        p: Option<&V>,
         batch: Batch,
     ) -> Result<f64> {
-        let mut x = theta.clone();
-        x.axpy(alpha, p);
-        let f = problem.objective(&x, batch)? + 0.5 * self.config.l2_weight * x.dot(&x);
+        let moved;
+        let x = match p {
+            Some(p) => {
+                let mut x = theta.clone();
+                x.axpy(alpha, p);
+                moved = x;
+                &moved
+            }
+            None => theta,
+        };
+        let f = problem.objective(x, batch)? + 0.5 * self.config.l2_weight * x.dot(x);
         Ok(if f.is_finite() { f } else { f64::INFINITY })
+    }
+
+    /// CG backtracking (Martens 2010, §4.6): from the last stored iterate, walks back
+    /// while the objective on the gradient batch keeps falling. Returns the chosen
+    /// iterate and its objective.
+    fn backtrack(
+        &self,
+        problem: &mut impl Problem<Vector = V>,
+        theta: &V,
+        mut iterates: Vec<StoredIterate<V>>,
+    ) -> Result<(StoredIterate<V>, f64)> {
+        let Some(mut chosen) = iterates.pop() else {
+            return Err(Error::InvalidArgument {
+                name: "solver outcome",
+                value: "no iterates".into(),
+                allowed: "at least the final iterate (a Solver must return it)",
+            });
+        };
+        let mut f_chosen = self.objective_at(problem, theta, 1.0, Some(&chosen.step), Batch::Gradient)?;
+        if self.config.backtracking {
+            while let Some(earlier) = iterates.pop() {
+                let f_earlier = self.objective_at(problem, theta, 1.0, Some(&earlier.step), Batch::Gradient)?;
+                if f_earlier >= f_chosen {
+                    break;
+                }
+                chosen = earlier;
+                f_chosen = f_earlier;
+            }
+        }
+        Ok((chosen, f_chosen))
+    }
+
+    /// The reduction ratio `ρ = (f(θ + p) − f(θ)) / q(p)` on the curvature batch, NaN
+    /// when the model predicts no decrease. `model_value` is the damped `q(p)`.
+    fn reduction_ratio<P: Problem<Vector = V>>(
+        &self,
+        problem: &mut P,
+        state: &HfState<V>,
+        model_value: f64,
+        p: &V,
+        fc0: f64,
+    ) -> Result<f64> {
+        let q = self.rho_model_value(problem, &state.theta, state.damping, model_value, p)?;
+        let fc1 = self.objective_at(problem, &state.theta, 1.0, Some(p), Batch::Curvature)?;
+        Ok(if q < 0.0 { (fc1 - fc0) / q } else { f64::NAN })
     }
 
     /// The model value that `ρ` divides by: the damped `q(p)` itself, or the undamped
@@ -380,6 +527,34 @@ impl<V: Vector> HessianFree<V> {
         })
     }
 
+    /// Armijo line search along `p` from `θ` (objective `f0`, slope `gᵀp`), starting at
+    /// `α = 1` whose value `f_full` is already known. Returns the accepted `(α, f)`,
+    /// or `None` when no tried step decreases the objective enough.
+    fn line_search(
+        &self,
+        problem: &mut impl Problem<Vector = V>,
+        theta: &V,
+        p: &V,
+        slope: f64,
+        f0: f64,
+        f_full: f64,
+    ) -> Result<Option<(f64, f64)>> {
+        let ls = self.config.line_search;
+        if slope >= 0.0 {
+            return Ok(None);
+        }
+        let mut alpha = 1.0;
+        let mut f_alpha = f_full;
+        for _ in 0..ls.max_tries {
+            if f_alpha <= f0 + ls.armijo_c * alpha * slope {
+                return Ok(Some((alpha, f_alpha)));
+            }
+            alpha *= ls.shrink;
+            f_alpha = self.objective_at(problem, theta, alpha, Some(p), Batch::Gradient)?;
+        }
+        Ok(None)
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn damped_update<P: Problem<Vector = V>>(
         &mut self,
@@ -391,68 +566,36 @@ impl<V: Vector> HessianFree<V> {
         f0: f64,
         fc0: f64,
     ) -> Result<()> {
-        let cfg = self.config.clone();
-        let lambda = state.damping;
-        let theta = state.theta.clone();
         state.warm_start = Some(outcome.step);
 
-        // CG backtracking: from the last stored iterate, walk back while the objective keeps falling.
         let clock = Instant::now();
-        let mut iterates = outcome.iterates;
-        let mut chosen = iterates.pop().expect("solvers return at least the final iterate");
-        let mut f_chosen = self.objective_at(problem, &theta, 1.0, &chosen.step, Batch::Gradient)?;
-        if cfg.backtracking {
-            while let Some(earlier) = iterates.pop() {
-                let f_earlier = self.objective_at(problem, &theta, 1.0, &earlier.step, Batch::Gradient)?;
-                if f_earlier < f_chosen {
-                    chosen = earlier;
-                    f_chosen = f_earlier;
-                } else {
-                    break;
-                }
-            }
-        }
+        let (chosen, f_chosen) = self.backtrack(problem, &state.theta, outcome.iterates)?;
         record.chosen_iterate = chosen.iteration;
-        let p = chosen.step;
         record.phases.backtracking = clock.elapsed().as_secs_f64();
+        let p = chosen.step;
 
-        // ρ on the curvature batch, against the damped or undamped model.
         let clock = Instant::now();
-        let q = self.rho_model_value(problem, &theta, lambda, chosen.model_value, &p)?;
-        let fc1 = self.objective_at(problem, &theta, 1.0, &p, Batch::Curvature)?;
-        let rho = if q < 0.0 { (fc1 - fc0) / q } else { f64::NAN };
+        let rho = self.reduction_ratio(problem, state, chosen.model_value, &p, fc0)?;
         record.rho = rho;
         record.phases.rho += clock.elapsed().as_secs_f64();
 
-        // Armijo line search; the full step's value is already known.
         let clock = Instant::now();
-        let slope = g.dot(&p);
-        let ls = cfg.line_search;
-        let mut alpha = 1.0;
-        let mut f_alpha = f_chosen;
-        let mut accepted = false;
-        if slope < 0.0 {
-            for _ in 0..ls.max_tries {
-                if f_alpha <= f0 + ls.armijo_c * alpha * slope {
-                    accepted = true;
-                    break;
-                }
-                alpha *= ls.shrink;
-                f_alpha = self.objective_at(problem, &theta, alpha, &p, Batch::Gradient)?;
-            }
-        }
+        let accepted = self.line_search(problem, &state.theta, &p, g.dot(&p), f0, f_chosen)?;
         record.phases.line_search = clock.elapsed().as_secs_f64();
 
-        state.damping = self.damping.update(lambda, if accepted { rho } else { f64::NAN });
+        state.damping = self
+            .damping
+            .update(state.damping, if accepted.is_some() { rho } else { f64::NAN });
         record.next_damping = state.damping;
-        if accepted {
-            state.theta.axpy(alpha, &p);
-            record.step_size = alpha;
-            record.step_norm = alpha * p.norm();
-            record.objective = f_alpha;
-            record.outcome = StepOutcome::Accepted;
-        } else {
-            record.outcome = StepOutcome::Rejected;
+        match accepted {
+            Some((alpha, f_alpha)) => {
+                state.theta.axpy(alpha, &p);
+                record.step_size = alpha;
+                record.step_norm = alpha * p.norm();
+                record.objective = f_alpha;
+                record.outcome = StepOutcome::Accepted;
+            }
+            None => record.outcome = StepOutcome::Rejected,
         }
         Ok(())
     }
@@ -469,9 +612,7 @@ impl<V: Vector> HessianFree<V> {
         let p = outcome.step;
         record.chosen_iterate = outcome.iterations;
         let clock = Instant::now();
-        let q = self.rho_model_value(problem, &state.theta, state.damping, outcome.model_value, &p)?;
-        let fc1 = self.objective_at(problem, &state.theta, 1.0, &p, Batch::Curvature)?;
-        let rho = if q < 0.0 { (fc1 - fc0) / q } else { f64::NAN };
+        let rho = self.reduction_ratio(problem, state, outcome.model_value, &p, fc0)?;
         record.rho = rho;
         record.phases.rho += clock.elapsed().as_secs_f64();
 
@@ -487,7 +628,7 @@ impl<V: Vector> HessianFree<V> {
 
         if rho.is_finite() && rho > tr.accept_above {
             let clock = Instant::now();
-            let f1 = self.objective_at(problem, &state.theta, 1.0, &p, Batch::Gradient)?;
+            let f1 = self.objective_at(problem, &state.theta, 1.0, Some(&p), Batch::Gradient)?;
             record.phases.line_search = clock.elapsed().as_secs_f64();
             if f1 < record.objective_before {
                 state.theta.axpy(1.0, &p);
@@ -500,5 +641,14 @@ impl<V: Vector> HessianFree<V> {
         }
         record.outcome = StepOutcome::Rejected;
         Ok(())
+    }
+}
+
+/// `Ok(x)` when finite, else a [`Error::NonFinite`] naming `what` (a failed step).
+fn finite(x: f64, what: &'static str) -> Result<f64> {
+    if x.is_finite() {
+        Ok(x)
+    } else {
+        Err(Error::NonFinite { what })
     }
 }

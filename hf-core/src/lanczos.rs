@@ -100,7 +100,7 @@ impl Lanczos {
 }
 
 impl<V: Vector> Solver<V> for Lanczos {
-    fn solve(&mut self, model: &QuadraticModel<'_, V>, observer: &mut dyn Observer) -> Result<SolveOutcome<V>> {
+    fn solve(&mut self, model: &QuadraticModel<'_, V>, observer: &mut dyn Observer<V>) -> Result<SolveOutcome<V>> {
         let cfg = self.config;
         let op = model.operator;
         let g = model.gradient;

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::BoxError;
+use crate::hf::HfState;
 use crate::solver::Termination;
 
 /// One inner (CG or Lanczos) iteration.
@@ -121,17 +123,73 @@ mod duration_secs {
     }
 }
 
-/// Receives iteration records. Both methods default to doing nothing.
-pub trait Observer {
-    /// Called after each outer HF iteration.
-    fn on_iteration(&mut self, _record: &IterationRecord) {}
+/// What an observer asks of the loop after an outer iteration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Control {
+    /// Go on (subject to the configured stopping rules).
+    #[default]
+    Continue,
+    /// End [`HessianFree::run`](crate::HessianFree::run) now, with
+    /// [`StopReason::Requested`](crate::StopReason::Requested).
+    Stop,
+}
+
+/// Receives iteration records: the plug-in point for logs, metrics, checkpoints and
+/// early stopping. Both methods default to doing nothing.
+///
+/// `V` is the parameter vector type; [`on_iteration`](Self::on_iteration) sees the
+/// whole optimizer state after the step, so an observer can evaluate held-out error
+/// at `θ` or save a checkpoint, and can stop the run by returning [`Control::Stop`].
+///
+/// # Example
+/// Stop once the objective falls below a threshold, and count the inner iterations:
+/// ```
+/// use hf_core::{BoxError, Control, HfState, IterationRecord, Observer, SolverIterationRecord};
+///
+/// #[derive(Default)]
+/// struct StopBelow { threshold: f64, inner: usize }
+///
+/// impl<V> Observer<V> for StopBelow {
+///     fn on_iteration(&mut self, record: &IterationRecord, _state: &HfState<V>) -> Result<Control, BoxError> {
+///         Ok(if record.objective < self.threshold { Control::Stop } else { Control::Continue })
+///     }
+///     fn on_solver_iteration(&mut self, _record: &SolverIterationRecord) {
+///         self.inner += 1;
+///     }
+/// }
+/// ```
+pub trait Observer<V> {
+    /// Called by [`HessianFree::run`](crate::HessianFree::run) after each outer
+    /// iteration, with the state the next iteration starts from. An error ends the
+    /// run with [`Error::Observer`](crate::Error::Observer).
+    fn on_iteration(&mut self, _record: &IterationRecord, _state: &HfState<V>) -> Result<Control, BoxError> {
+        Ok(Control::Continue)
+    }
 
     /// Called after each inner solver iteration.
     fn on_solver_iteration(&mut self, _record: &SolverIterationRecord) {}
 }
 
 /// Ignores everything.
-impl Observer for () {}
+impl<V> Observer<V> for () {}
+
+/// Both observers see every record; the run stops if either asks.
+impl<V, A: Observer<V>, B: Observer<V>> Observer<V> for (A, B) {
+    fn on_iteration(&mut self, record: &IterationRecord, state: &HfState<V>) -> Result<Control, BoxError> {
+        let a = self.0.on_iteration(record, state)?;
+        let b = self.1.on_iteration(record, state)?;
+        Ok(if a == Control::Stop || b == Control::Stop {
+            Control::Stop
+        } else {
+            Control::Continue
+        })
+    }
+
+    fn on_solver_iteration(&mut self, record: &SolverIterationRecord) {
+        self.0.on_solver_iteration(record);
+        self.1.on_solver_iteration(record);
+    }
+}
 
 /// Keeps every outer-iteration record, for tests and post-hoc analysis.
 #[derive(Debug, Clone, Default)]
@@ -142,9 +200,10 @@ pub struct History {
     pub solver_iterations: Vec<SolverIterationRecord>,
 }
 
-impl Observer for History {
-    fn on_iteration(&mut self, record: &IterationRecord) {
+impl<V> Observer<V> for History {
+    fn on_iteration(&mut self, record: &IterationRecord, _state: &HfState<V>) -> Result<Control, BoxError> {
         self.iterations.push(record.clone());
+        Ok(Control::Continue)
     }
 
     fn on_solver_iteration(&mut self, record: &SolverIterationRecord) {

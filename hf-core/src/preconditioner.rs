@@ -50,6 +50,22 @@ pub trait Preconditioner<V> {
     fn update(&mut self, _context: &PreconditionerContext<'_, V>) -> Result<()> {
         Ok(())
     }
+
+    /// State that must outlive an iteration, for checkpoints (a running average of
+    /// diagonals, say). The default, for preconditioners rebuilt by every
+    /// [`update`](Self::update), is empty.
+    fn state(&self) -> Vec<f64> {
+        Vec::new()
+    }
+
+    /// Restores a state returned by [`state`](Self::state). The default accepts only
+    /// the empty state.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `state` is not one this preconditioner can hold.
+    fn load_state(&mut self, state: &[f64]) -> Result<()> {
+        crate::damping::expect_stateless("preconditioner state", state)
+    }
 }
 
 /// The identity preconditioner `M = I`.

@@ -78,4 +78,17 @@ pub trait Problem {
     fn curvature_diagonal(&mut self, _theta: &Self::Vector) -> Result<Option<Self::Vector>> {
         Ok(None)
     }
+
+    /// The state of the problem's batch sampler, which [`HfState::sampler`](crate::HfState::sampler)
+    /// keeps so a resumed run draws the same batches. `None` (the default) for a
+    /// problem without random batches.
+    fn sampler_state(&self) -> Option<u64> {
+        None
+    }
+
+    /// Restores a state returned by [`sampler_state`](Self::sampler_state). The
+    /// default ignores it.
+    fn restore_sampler(&mut self, _state: u64) -> Result<()> {
+        Ok(())
+    }
 }

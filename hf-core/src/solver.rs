@@ -62,7 +62,7 @@ impl<'a, V: Clone> QuadraticModel<'a, V> {
 /// [`SolveOutcome`] and the observer.
 pub trait Solver<V> {
     /// Solves the model, reporting each iteration to `observer`.
-    fn solve(&mut self, model: &QuadraticModel<'_, V>, observer: &mut dyn Observer) -> Result<SolveOutcome<V>>;
+    fn solve(&mut self, model: &QuadraticModel<'_, V>, observer: &mut dyn Observer<V>) -> Result<SolveOutcome<V>>;
 }
 
 /// Why a solver stopped.

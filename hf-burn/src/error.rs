@@ -50,12 +50,46 @@ pub enum Error {
     /// The model has no float parameters to optimize.
     #[error("the model has no float parameters to optimize")]
     NoParameters,
+
+    /// The optimizer stopped with an error.
+    #[error(transparent)]
+    Optimizer(#[from] hf_core::Error),
+
+    /// A file or directory could not be read or written.
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        /// What was being done ("write", "read", "create").
+        action: &'static str,
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+
+    /// A checkpoint is missing, damaged or from another run; nothing was loaded.
+    #[error("checkpoint {}: {reason}", path.display())]
+    Checkpoint {
+        /// The checkpoint's directory or file.
+        path: std::path::PathBuf,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+
+    /// An existing metrics file does not match this run; nothing was changed.
+    #[error("metrics file {}: {reason}", path.display())]
+    Metrics {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong and what to do.
+        reason: String,
+    },
 }
 
 impl From<Error> for hf_core::Error {
     fn from(e: Error) -> Self {
         match e {
             Error::Config(c) => hf_core::Error::Config(c),
+            Error::Optimizer(e) => e,
             other => hf_core::Error::backend(other),
         }
     }

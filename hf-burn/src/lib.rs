@@ -42,6 +42,7 @@ pub mod params;
 pub mod problem;
 pub mod squared_gradients;
 pub mod taps;
+pub mod train;
 pub mod vector;
 
 pub use backend::{lift, lift2, scalar, tensor_from_f64, Inner, Outer};

@@ -1,0 +1,314 @@
+//! Checkpoints of a training run: the model in burn's record format beside the
+//! optimizer's state, verified on load.
+//!
+//! A run directory holds `checkpoints/<iteration>/` (the iteration zero-padded to
+//! nine digits), each with
+//! - `model.mpk`: the network at `θ`, written by burn's [`ModelRecorder`]
+//!   (`NamedMpkFileRecorder<DoublePrecisionSettings>`, exact for f32 and f64 models), so any burn program loads it
+//!   with `Module::load_file`;
+//! - `state.bin`: `HFSTATE1`, a little-endian `u64` length, that many bytes of JSON
+//!   (the scalars of [`HfState`], the caller's run metadata and the FNV-1a hash of
+//!   `model.mpk`), `θ` and the warm start as little-endian `f64`, then the 64-bit
+//!   FNV-1a hash of everything before it.
+//!
+//! A checkpoint is written into a temporary directory and renamed into place, so an
+//! interruption never leaves half of one; only the last `keep` are kept. Loading
+//! verifies both hashes and that every value is finite, so a flipped byte or a NaN
+//! is refused with [`Error::Checkpoint`] instead of resumed from.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use burn::module::Module;
+use burn::prelude::Backend;
+use burn::record::{DoublePrecisionSettings, NamedMpkFileRecorder};
+use burn::tensor::DType;
+use serde::{Deserialize, Serialize};
+
+use hf_core::{HfState, PluginState};
+
+use crate::error::{Error, Result};
+use crate::evaluator::Templates;
+use crate::network::Network;
+use crate::vector::ParamVector;
+
+/// The recorder of `model.mpk`: burn's named MessagePack format in f64, so f32 and f64 models round-trip exactly.
+pub type ModelRecorder = NamedMpkFileRecorder<DoublePrecisionSettings>;
+
+/// The directory of checkpoints inside a run directory.
+pub const CHECKPOINTS_DIR: &str = "checkpoints";
+/// The model file's name inside a checkpoint (burn appends `.mpk`).
+pub const MODEL_FILE: &str = "model";
+/// The optimizer state's file name inside a checkpoint.
+pub const STATE_FILE: &str = "state.bin";
+
+const MAGIC: &[u8; 8] = b"HFSTATE1";
+
+/// 64-bit FNV-1a: cheap, and any single changed byte changes it.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Everything in `state.bin` besides the vectors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct StateMeta {
+    iteration: usize,
+    damping: f64,
+    radius: f64,
+    consecutive_failures: usize,
+    curvature_products: usize,
+    elapsed_s: f64,
+    sampler: Option<u64>,
+    plugins: PluginState,
+    parameters: usize,
+    has_warm_start: bool,
+    model_hash: u64,
+    run: serde_json::Value,
+}
+
+/// A verified checkpoint in memory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    /// Its directory.
+    pub dir: PathBuf,
+    /// The optimizer state, vectors as `f64`.
+    pub state: HfState<Vec<f64>>,
+    /// The run metadata the writer attached (preset, seed, … for a program).
+    pub run: serde_json::Value,
+}
+
+impl Checkpoint {
+    /// The model file of this checkpoint, for `Module::load_file` (without the
+    /// `.mpk` extension, which burn's recorder adds).
+    pub fn model_path(&self) -> PathBuf {
+        self.dir.join(MODEL_FILE)
+    }
+
+    /// The state on backend `B`, vectors of `dtype` on `device`.
+    pub fn to_state<B: Backend>(&self, device: &B::Device, dtype: DType) -> HfState<ParamVector<B>> {
+        let s = &self.state;
+        let n = s.theta.len();
+        let on_device = |v: &Vec<f64>| ParamVector::new(crate::tensor_from_f64(v.clone(), [n], device, dtype));
+        HfState {
+            theta: on_device(&s.theta),
+            damping: s.damping,
+            radius: s.radius,
+            warm_start: s.warm_start.as_ref().map(on_device),
+            iteration: s.iteration,
+            consecutive_failures: s.consecutive_failures,
+            curvature_products: s.curvature_products,
+            elapsed: s.elapsed,
+            sampler: s.sampler,
+            plugins: s.plugins.clone(),
+        }
+    }
+}
+
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.to_path_buf();
+    move |source| Error::Io { action, path, source }
+}
+
+/// The checkpoint directories under `root`, oldest first, with their iterations.
+fn list(root: &Path) -> Result<Vec<(usize, PathBuf)>> {
+    if !root.exists() {
+        return Ok(Vec::new());
+    }
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(root).map_err(io("read", root))? {
+        let entry = entry.map_err(io("read", root))?;
+        if let Some(i) = entry.file_name().to_str().and_then(|n| n.parse::<usize>().ok()) {
+            found.push((i, entry.path()));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// The newest checkpoint directory under `root` (a run directory's
+/// [`CHECKPOINTS_DIR`]), if any.
+///
+/// # Errors
+/// [`Error::Io`] when `root` cannot be listed.
+pub fn latest(root: &Path) -> Result<Option<PathBuf>> {
+    Ok(list(root)?.pop().map(|(_, p)| p))
+}
+
+/// Writes a checkpoint of `state` (the model built from `state.theta` by
+/// `templates`) under `root`, then deletes all but the newest `keep` (at least one).
+/// Returns the new checkpoint's directory.
+///
+/// # Errors
+/// [`Error::Io`] on a file-system error, [`Error::Checkpoint`] when burn's recorder
+/// fails or the state is not finite.
+pub fn save<B: Backend, N: Network<D>, const D: usize>(
+    root: &Path,
+    templates: &Templates<B, N, D>,
+    state: &HfState<ParamVector<B>>,
+    run: &serde_json::Value,
+    keep: usize,
+) -> Result<PathBuf> {
+    let final_dir = root.join(format!("{:09}", state.iteration));
+    let tmp = root.join(format!(".tmp-{:09}", state.iteration));
+    let fail = |reason: String| Error::Checkpoint {
+        path: final_dir.clone(),
+        reason,
+    };
+    let theta = state.theta.to_vec();
+    let warm = state.warm_start.as_ref().map(ParamVector::to_vec);
+    if theta.iter().chain(warm.iter().flatten()).any(|v| !v.is_finite()) {
+        return Err(fail(
+            "the state holds a NaN or an infinity; a checkpoint is never written from one".into(),
+        ));
+    }
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(io("remove", &tmp))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(io("create", &tmp))?;
+
+    let model = templates.module(state.theta.tensor())?;
+    model
+        .save_file(tmp.join(MODEL_FILE), &ModelRecorder::new())
+        .map_err(|e| fail(format!("burn's recorder could not write the model: {e}")))?;
+    let model_file = tmp.join(MODEL_FILE).with_extension("mpk");
+    let model_bytes = std::fs::read(&model_file).map_err(io("read", &model_file))?;
+
+    let meta = StateMeta {
+        iteration: state.iteration,
+        damping: state.damping,
+        radius: state.radius,
+        consecutive_failures: state.consecutive_failures,
+        curvature_products: state.curvature_products,
+        elapsed_s: state.elapsed.as_secs_f64(),
+        sampler: state.sampler,
+        plugins: state.plugins.clone(),
+        parameters: theta.len(),
+        has_warm_start: warm.is_some(),
+        model_hash: fnv1a(&model_bytes),
+        run: run.clone(),
+    };
+    let json = serde_json::to_vec(&meta).map_err(|e| fail(format!("cannot encode the state ({e})")))?;
+    let mut bytes = Vec::with_capacity(24 + json.len() + 16 * theta.len());
+    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(&json);
+    for v in theta.iter().chain(warm.iter().flatten()) {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    let sum = fnv1a(&bytes);
+    bytes.extend_from_slice(&sum.to_le_bytes());
+    let state_file = tmp.join(STATE_FILE);
+    std::fs::write(&state_file, &bytes).map_err(io("write", &state_file))?;
+    for f in [&state_file, &model_file] {
+        std::fs::File::open(f)
+            .and_then(|f| f.sync_all())
+            .map_err(io("sync", f))?;
+    }
+
+    if final_dir.exists() {
+        std::fs::remove_dir_all(&final_dir).map_err(io("remove", &final_dir))?;
+    }
+    std::fs::rename(&tmp, &final_dir).map_err(io("rename", &tmp))?;
+    let all = list(root)?;
+    for (_, old) in all.iter().take(all.len().saturating_sub(keep.max(1))) {
+        std::fs::remove_dir_all(old).map_err(io("remove", old))?;
+    }
+    Ok(final_dir)
+}
+
+/// Reads and verifies the checkpoint in `dir`.
+///
+/// # Errors
+/// [`Error::Checkpoint`] naming what is wrong: a missing file, a bad magic number,
+/// a checksum mismatch (of the state or of the model file), a truncated file or a
+/// non-finite value.
+pub fn load(dir: &Path) -> Result<Checkpoint> {
+    let state_file = dir.join(STATE_FILE);
+    let fail = |reason: String| Error::Checkpoint {
+        path: dir.to_path_buf(),
+        reason,
+    };
+    let bytes = std::fs::read(&state_file)
+        .map_err(|e| fail(format!("cannot read {STATE_FILE} ({e}); is this a checkpoint?")))?;
+    if bytes.len() < 24 || &bytes[..8] != MAGIC {
+        return Err(fail(format!(
+            "{STATE_FILE} is not an hf optimizer state (bad magic number)"
+        )));
+    }
+    let (body, stored) = bytes.split_at(bytes.len() - 8);
+    let stored = u64::from_le_bytes(stored.try_into().expect("8 bytes"));
+    if fnv1a(body) != stored {
+        return Err(fail(format!(
+            "{STATE_FILE}: checksum mismatch: the file was changed or damaged after it was written; resume from an \
+             earlier checkpoint (delete this directory) or start afresh"
+        )));
+    }
+    let len = u64::from_le_bytes(body[8..16].try_into().expect("8 bytes")) as usize;
+    let json = body
+        .get(16..16 + len)
+        .ok_or_else(|| fail(format!("{STATE_FILE}: truncated metadata")))?;
+    let meta: StateMeta =
+        serde_json::from_slice(json).map_err(|e| fail(format!("{STATE_FILE}: corrupt metadata ({e})")))?;
+    let vectors = &body[16 + len..];
+    let count = meta.parameters * if meta.has_warm_start { 2 } else { 1 };
+    if vectors.len() != 8 * count {
+        return Err(fail(format!(
+            "{STATE_FILE} holds {} bytes of vectors, {} parameters need {}",
+            vectors.len(),
+            meta.parameters,
+            8 * count
+        )));
+    }
+    let values: Vec<f64> = vectors
+        .chunks_exact(8)
+        .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+        .collect();
+    if let Some(k) = values.iter().position(|v| !v.is_finite()) {
+        let (what, at) = if k < meta.parameters {
+            ("parameter", k)
+        } else {
+            ("warm-start entry", k - meta.parameters)
+        };
+        return Err(fail(format!(
+            "{what} {at} is {}: a run never saves non-finite values, so the file is corrupt",
+            values[k]
+        )));
+    }
+    if !(meta.damping.is_finite()
+        && meta.damping > 0.0
+        && meta.radius.is_finite()
+        && meta.elapsed_s.is_finite()
+        && meta.elapsed_s >= 0.0)
+    {
+        return Err(fail(format!(
+            "damping {}, radius {}, elapsed {} s: not a state a run saves, so the file is corrupt",
+            meta.damping, meta.radius, meta.elapsed_s
+        )));
+    }
+    let model_file = dir.join(MODEL_FILE).with_extension("mpk");
+    let model = std::fs::read(&model_file).map_err(|e| fail(format!("cannot read the model file ({e})")))?;
+    if fnv1a(&model) != meta.model_hash {
+        return Err(fail(
+            "model.mpk: checksum mismatch: the model file was changed or damaged after it was written".into(),
+        ));
+    }
+    let (theta, warm) = values.split_at(meta.parameters);
+    Ok(Checkpoint {
+        dir: dir.to_path_buf(),
+        state: HfState {
+            theta: theta.to_vec(),
+            damping: meta.damping,
+            radius: meta.radius,
+            warm_start: meta.has_warm_start.then(|| warm.to_vec()),
+            iteration: meta.iteration,
+            consecutive_failures: meta.consecutive_failures,
+            curvature_products: meta.curvature_products,
+            elapsed: Duration::from_secs_f64(meta.elapsed_s),
+            sampler: meta.sampler,
+            plugins: meta.plugins,
+        },
+        run: meta.run,
+    })
+}

@@ -1,0 +1,465 @@
+//! [`Trainer`]: Hessian-free training of a burn network, with held-out evaluation,
+//! metrics, checkpoints and resume, reported through observers.
+
+use std::path::{Path, PathBuf};
+
+use burn::prelude::Backend;
+use hf_core::{BoxError, Control, HessianFree, HfState, IterationRecord, Observer, SolverIterationRecord, StopReason};
+use serde::{Deserialize, Serialize};
+
+use super::checkpoint::{self, CHECKPOINTS_DIR};
+use super::metrics::MetricsWriter;
+use crate::error::{Error, Result};
+use crate::evaluator::{Evaluator, Templates};
+use crate::jvp::{ForwardMode, JvpStrategy};
+use crate::loss::MatchingLoss;
+use crate::network::Network;
+use crate::problem::{BatchSource, BurnProblem};
+use crate::vector::ParamVector;
+
+/// What the trainer does around the optimizer. The optimizer's own limits
+/// (iterations, time budget, target objective) are in [`hf_core::HfConfig`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainerConfig {
+    /// Evaluate the held-out measure every this many iterations (and at the last
+    /// one, `max_iterations`). Default `1`.
+    pub eval_every: usize,
+    /// Stop once the held-out measure falls below this. Default none.
+    pub target_held_out: Option<f64>,
+    /// Save a checkpoint every this many iterations; `0` saves only when the run
+    /// ends. Default `0`.
+    pub checkpoint_every: usize,
+    /// Checkpoints kept on disk (the newest). Default `2`.
+    pub keep_checkpoints: usize,
+}
+
+impl Default for TrainerConfig {
+    fn default() -> Self {
+        Self {
+            eval_every: 1,
+            target_held_out: None,
+            checkpoint_every: 0,
+            keep_checkpoints: 2,
+        }
+    }
+}
+
+impl TrainerConfig {
+    /// Checks every field, naming the first invalid one.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the field.
+    pub fn validate(&self) -> Result<()> {
+        if self.eval_every == 0 {
+            return Err(hf_core::ConfigError::new("eval_every", 0, "≥ 1").into());
+        }
+        if self.keep_checkpoints == 0 {
+            return Err(hf_core::ConfigError::new("keep_checkpoints", 0, "≥ 1").into());
+        }
+        if let Some(t) = self.target_held_out.filter(|t| !t.is_finite()) {
+            return Err(hf_core::ConfigError::new("target_held_out", t, "finite").into());
+        }
+        Ok(())
+    }
+}
+
+/// One outer iteration as the trainer reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainingRecord {
+    /// The optimizer's record.
+    pub iteration: IterationRecord,
+    /// The held-out measure at the new `θ`, on evaluation iterations.
+    pub held_out: Option<f64>,
+}
+
+/// Why [`Trainer::run`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrainingStop {
+    /// The optimizer's rule (or an observer's request).
+    Optimizer(StopReason),
+    /// The held-out measure fell below [`TrainerConfig::target_held_out`].
+    TargetHeldOut,
+}
+
+impl TrainingStop {
+    /// The reason's name: the optimizer's (`max_iterations`, …) or `target_held_out`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrainingStop::Optimizer(r) => r.as_str(),
+            TrainingStop::TargetHeldOut => "target_held_out",
+        }
+    }
+}
+
+/// The summary of [`Trainer::run`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainingReport {
+    /// Why it stopped.
+    pub stop: TrainingStop,
+    /// Outer iterations done in this call.
+    pub iterations: usize,
+    /// The training objective after the last iteration (NaN if none was done).
+    pub objective: f64,
+    /// The held-out measure at the final `θ` (evaluated at the end if the last
+    /// iteration was not an evaluation one); `None` without a held-out measure.
+    pub held_out: Option<f64>,
+}
+
+/// Receives the trainer's records: metrics writers, checkpointers, progress bars,
+/// early stopping. [`on_iteration`](Self::on_iteration) sees the state after the
+/// step; returning [`Control::Stop`] ends the run, an error ends it with that error.
+pub trait TrainingObserver<B: Backend> {
+    /// After each outer iteration.
+    fn on_iteration(&mut self, record: &TrainingRecord, state: &HfState<ParamVector<B>>) -> Result<Control, BoxError>;
+
+    /// Once, when the run ends (not on an error), with the final state.
+    fn on_finish(&mut self, _report: &TrainingReport, _state: &HfState<ParamVector<B>>) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
+/// A held-out measure: its name (for metrics columns) and how to compute it.
+type HeldOutFn<B, N, L, const D: usize, J> = Box<dyn FnMut(&Evaluator<B, N, L, D, J>, &ParamVector<B>) -> Result<f64>>;
+
+/// Saves checkpoints: every `every` iterations and when the run ends.
+struct Checkpointer<B: Backend, N: Network<D>, const D: usize> {
+    root: PathBuf,
+    templates: Templates<B, N, D>,
+    every: usize,
+    keep: usize,
+    run: serde_json::Value,
+    last_saved: Option<usize>,
+}
+
+impl<B: Backend, N: Network<D>, const D: usize> Checkpointer<B, N, D> {
+    fn save(&mut self, state: &HfState<ParamVector<B>>) -> Result<(), BoxError> {
+        if self.last_saved != Some(state.iteration) {
+            checkpoint::save(&self.root, &self.templates, state, &self.run, self.keep)?;
+            self.last_saved = Some(state.iteration);
+        }
+        Ok(())
+    }
+}
+
+impl<B: Backend, N: Network<D>, const D: usize> TrainingObserver<B> for Checkpointer<B, N, D> {
+    fn on_iteration(&mut self, record: &TrainingRecord, state: &HfState<ParamVector<B>>) -> Result<Control, BoxError> {
+        if self.every > 0 && record.iteration.iteration.is_multiple_of(self.every) {
+            self.save(state)?;
+        }
+        Ok(Control::Continue)
+    }
+
+    fn on_finish(&mut self, _report: &TrainingReport, state: &HfState<ParamVector<B>>) -> Result<(), BoxError> {
+        self.save(state)
+    }
+}
+
+/// Hessian-free training of a burn network: [`HessianFree::run`] over a
+/// [`BurnProblem`], with a held-out measure evaluated every
+/// [`TrainerConfig::eval_every`] iterations, and observers for everything else —
+/// [`metrics`](Self::metrics) files, [`checkpoints`](Self::checkpoints) in burn's
+/// record format, a progress bar of your own. [`resume`](Self::resume) continues
+/// from the newest checkpoint exactly where the run stopped.
+///
+/// # Example
+/// ```
+/// use burn::backend::NdArray;
+/// use burn::nn::{Linear, LinearConfig};
+/// use burn::prelude::*;
+/// use hf_burn::train::{Trainer, TrainerConfig};
+/// use hf_burn::{BurnProblem, DataBatch, FixedBatches, Network, Outputs, ProblemConfig, SquaredError};
+/// use hf_core::{HessianFree, HfConfig};
+///
+/// #[derive(Clone)]
+/// struct Line;
+/// impl Network<2> for Line {
+///     type Module<B: Backend> = Linear<B>;
+///     fn init<B: Backend>(&self, device: &B::Device) -> Linear<B> { LinearConfig::new(1, 1).init(device) }
+///     fn forward<B: Backend>(&self, m: &Linear<B>, x: Tensor<B, 2>) -> Outputs<B> { Outputs::new(m.forward(x)) }
+/// }
+///
+/// type B = NdArray<f64>;
+/// let device = Default::default();
+/// let x = Tensor::<B, 2>::from_data([[0.0], [1.0], [2.0], [3.0]], &device);
+/// let y = x.clone().mul_scalar(2.0).add_scalar(1.0);
+/// let batches = FixedBatches::split(DataBatch::new(x.clone(), y.clone()).unwrap(), 1);
+/// let problem = BurnProblem::new(Line, SquaredError, batches, ProblemConfig::default(), &device).unwrap();
+/// let hf = HessianFree::new(HfConfig { initial_damping: 1e-3, max_iterations: 20, ..Default::default() }).unwrap();
+/// let held_out = DataBatch::new(x, y).unwrap();
+///
+/// let dir = std::env::temp_dir().join(format!("hf-trainer-doc-{}", std::process::id()));
+/// let mut trainer = Trainer::new(problem, hf, TrainerConfig::default())
+///     .unwrap()
+///     .held_out("mse", move |evaluator, theta| evaluator.objective(theta, &held_out))
+///     .metrics(&dir, 0)
+///     .unwrap()
+///     .checkpoints(&dir, serde_json::json!({ "task": "line" }));
+/// let mut state = trainer.init(&device).unwrap();
+/// let report = trainer.run(&mut state).unwrap();
+/// assert!(report.held_out.unwrap() < 1e-10);
+/// assert!(dir.join("metrics.csv").exists() && dir.join("checkpoints").exists());
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+pub struct Trainer<B, N, L, S, const D: usize, J = ForwardMode>
+where
+    B: Backend,
+    N: Network<D>,
+    L: MatchingLoss,
+    S: BatchSource<B, D>,
+    J: JvpStrategy,
+{
+    problem: BurnProblem<B, N, L, S, D, J>,
+    hf: HessianFree<ParamVector<B>>,
+    config: TrainerConfig,
+    held_out: Option<(String, HeldOutFn<B, N, L, D, J>)>,
+    observers: Vec<Box<dyn TrainingObserver<B>>>,
+    metrics: Option<MetricsWriter>,
+}
+
+impl<B, N, L, S, const D: usize, J> Trainer<B, N, L, S, D, J>
+where
+    B: Backend,
+    N: Network<D> + 'static,
+    L: MatchingLoss + 'static,
+    S: BatchSource<B, D>,
+    J: JvpStrategy + 'static,
+{
+    /// A trainer of `problem` by `hf`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an invalid `config`.
+    pub fn new(
+        problem: BurnProblem<B, N, L, S, D, J>,
+        hf: HessianFree<ParamVector<B>>,
+        config: TrainerConfig,
+    ) -> Result<Self> {
+        config.validate()?;
+        Ok(Self {
+            problem,
+            hf,
+            config,
+            held_out: None,
+            observers: Vec::new(),
+            metrics: None,
+        })
+    }
+
+    /// Sets the held-out measure `name` (a metrics column `held_out_<name>`),
+    /// computed by `measure` from the evaluator and `θ`.
+    pub fn held_out(
+        mut self,
+        name: impl Into<String>,
+        measure: impl FnMut(&Evaluator<B, N, L, D, J>, &ParamVector<B>) -> Result<f64> + 'static,
+    ) -> Self {
+        self.held_out = Some((name.into(), Box::new(measure)));
+        self
+    }
+
+    /// Adds an observer; observers see each iteration in the order they were added,
+    /// after the metrics files are written.
+    pub fn observe(mut self, observer: impl TrainingObserver<B> + 'static) -> Self {
+        self.observers.push(Box::new(observer));
+        self
+    }
+
+    /// Writes `metrics.csv` and `metrics.jsonl` in `dir` (see [`MetricsWriter`]),
+    /// keeping the rows of iterations `1..=resume_from` of existing files. Call it
+    /// after [`held_out`](Self::held_out), whose name heads a column.
+    ///
+    /// # Errors
+    /// As [`MetricsWriter::create`].
+    pub fn metrics(mut self, dir: &Path, resume_from: usize) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            action: "create",
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let writer = MetricsWriter::create(dir, self.held_out.as_ref().map(|(n, _)| n.as_str()), resume_from)?;
+        self.metrics = Some(writer);
+        Ok(self)
+    }
+
+    /// Saves checkpoints under `dir/checkpoints/` (see [`checkpoint`]) every
+    /// [`TrainerConfig::checkpoint_every`] iterations and when the run ends, keeping
+    /// the newest [`TrainerConfig::keep_checkpoints`]; `run` is stored with each, for
+    /// the program's own identity checks on resume.
+    pub fn checkpoints(mut self, dir: &Path, run: serde_json::Value) -> Self {
+        self.observers.push(Box::new(Checkpointer {
+            root: dir.join(CHECKPOINTS_DIR),
+            templates: self.problem.evaluator().templates().clone(),
+            every: self.config.checkpoint_every,
+            keep: self.config.keep_checkpoints,
+            run,
+            last_saved: None,
+        }));
+        self
+    }
+
+    /// The problem.
+    pub fn problem(&self) -> &BurnProblem<B, N, L, S, D, J> {
+        &self.problem
+    }
+
+    /// The problem, mutably (to replace its batch source's state, say).
+    pub fn problem_mut(&mut self) -> &mut BurnProblem<B, N, L, S, D, J> {
+        &mut self.problem
+    }
+
+    /// The optimizer.
+    pub fn optimizer(&self) -> &HessianFree<ParamVector<B>> {
+        &self.hf
+    }
+
+    /// The starting state at the network's own initialization.
+    ///
+    /// # Errors
+    /// As [`BurnProblem::initial_parameters`].
+    pub fn init(&self, device: &B::Device) -> Result<HfState<ParamVector<B>>> {
+        Ok(self.hf.init(self.problem.initial_parameters(device)?))
+    }
+
+    /// The state of the newest checkpoint under `dir/checkpoints/`, verified, with the
+    /// optimizer's plug-ins and the batch sampler restored: [`run`](Self::run) then
+    /// continues as if never interrupted. Also returns the run metadata stored with it.
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] when there is none, it is damaged, or it was written for
+    /// a network with another number of parameters.
+    pub fn resume(&mut self, dir: &Path, device: &B::Device) -> Result<(HfState<ParamVector<B>>, serde_json::Value)> {
+        let root = dir.join(CHECKPOINTS_DIR);
+        let Some(latest) = checkpoint::latest(&root)? else {
+            return Err(Error::Checkpoint {
+                path: root,
+                reason: "no checkpoint to resume from".into(),
+            });
+        };
+        let ck = checkpoint::load(&latest)?;
+        let expected = self.problem.evaluator().num_params();
+        if ck.state.theta.len() != expected {
+            return Err(Error::Checkpoint {
+                path: latest,
+                reason: format!(
+                    "holds {} parameters, this network has {expected}: resume with the network that wrote it",
+                    ck.state.theta.len()
+                ),
+            });
+        }
+        let dtype = self.problem.initial_parameters(device)?.tensor().dtype();
+        let state = ck.to_state::<B>(device, dtype);
+        self.hf.resume(&mut self.problem, &state)?;
+        Ok((state, ck.run))
+    }
+
+    /// Trains from `state` until a stopping rule fires, then lets each observer
+    /// finish (the checkpointer saves the final state).
+    ///
+    /// # Errors
+    /// The optimizer's errors, a held-out measure's, or an observer's.
+    pub fn run(&mut self, state: &mut HfState<ParamVector<B>>) -> Result<TrainingReport> {
+        let evaluator = self.problem.evaluator().clone();
+        let mut hooks = Hooks {
+            evaluator: &evaluator,
+            held_out: self.held_out.as_mut().map(|(_, f)| f),
+            metrics: self.metrics.as_mut(),
+            observers: &mut self.observers,
+            config: &self.config,
+            last_iteration: self.hf.config().max_iterations,
+            latest_held_out: None,
+            target_reached: false,
+            error: None,
+        };
+        let result = self.hf.run(&mut self.problem, state, &mut hooks);
+        if let Some(e) = hooks.error.take() {
+            return Err(e);
+        }
+        let report = result?;
+        let held_out = match (hooks.latest_held_out, hooks.held_out.as_mut()) {
+            (Some((i, v)), _) if i == state.iteration => Some(v),
+            (_, Some(f)) => Some(f(&evaluator, &state.theta)?),
+            (_, None) => None,
+        };
+        let report = TrainingReport {
+            stop: if hooks.target_reached {
+                TrainingStop::TargetHeldOut
+            } else {
+                TrainingStop::Optimizer(report.stop)
+            },
+            iterations: report.iterations,
+            objective: report.objective,
+            held_out,
+        };
+        for o in self.observers.iter_mut() {
+            o.on_finish(&report, state)
+                .map_err(|e| Error::Optimizer(hf_core::Error::Observer(e)))?;
+        }
+        Ok(report)
+    }
+
+    /// The metrics rows so far (those kept from before a resume included); empty
+    /// unless [`metrics`](Self::metrics) files are written.
+    pub fn metrics_rows(&self) -> &[TrainingRecord] {
+        self.metrics.as_ref().map_or(&[], MetricsWriter::rows)
+    }
+}
+
+/// The optimizer's observer inside [`Trainer::run`]: evaluates the held-out measure,
+/// then shows each observer the [`TrainingRecord`].
+struct Hooks<'a, B: Backend, N: Network<D>, L: MatchingLoss, const D: usize, J: JvpStrategy> {
+    evaluator: &'a Evaluator<B, N, L, D, J>,
+    held_out: Option<&'a mut HeldOutFn<B, N, L, D, J>>,
+    metrics: Option<&'a mut MetricsWriter>,
+    observers: &'a mut Vec<Box<dyn TrainingObserver<B>>>,
+    config: &'a TrainerConfig,
+    last_iteration: usize,
+    latest_held_out: Option<(usize, f64)>,
+    target_reached: bool,
+    /// A held-out measure's error, kept typed (the optimizer would box it).
+    error: Option<Error>,
+}
+
+impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize, J: JvpStrategy> Observer<ParamVector<B>>
+    for Hooks<'_, B, N, L, D, J>
+{
+    fn on_iteration(&mut self, record: &IterationRecord, state: &HfState<ParamVector<B>>) -> Result<Control, BoxError> {
+        let i = record.iteration;
+        let due = i.is_multiple_of(self.config.eval_every) || i == self.last_iteration;
+        let held_out = match self.held_out.as_mut().filter(|_| due) {
+            Some(f) => match f(self.evaluator, &state.theta) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    let message = e.to_string();
+                    self.error = Some(e);
+                    return Err(message.into());
+                }
+            },
+            None => None,
+        };
+        if let Some(v) = held_out {
+            self.latest_held_out = Some((i, v));
+        }
+        let record = TrainingRecord {
+            iteration: record.clone(),
+            held_out,
+        };
+        if let Some(m) = self.metrics.as_mut() {
+            m.push(&record)?;
+        }
+        let mut control = Control::Continue;
+        for o in self.observers.iter_mut() {
+            if o.on_iteration(&record, state)? == Control::Stop {
+                control = Control::Stop;
+            }
+        }
+        if let (Some(t), Some(v)) = (self.config.target_held_out, held_out) {
+            if v < t {
+                self.target_reached = true;
+                control = Control::Stop;
+            }
+        }
+        Ok(control)
+    }
+
+    fn on_solver_iteration(&mut self, _record: &SolverIterationRecord) {}
+}

@@ -2,7 +2,6 @@
 //! burn backend, with progress, metrics, plots and checkpoints.
 
 mod bench;
-mod checkpoint;
 mod error;
 mod experiment;
 mod peak_alloc;
@@ -158,9 +157,13 @@ struct TrainArgs {
     /// Print the effective settings as JSON and exit.
     #[arg(long)]
     print_config: bool,
-    /// Iterations (overrides the preset and the config file).
+    /// Iterations in all, `hf.max_iterations` (overrides the preset and the config file).
     #[arg(long)]
     iterations: Option<usize>,
+    /// Set one setting by its path, value as JSON: `--set hf.cg.max_iterations=50`
+    /// (repeatable; applied after --config; the paths are --print-config's).
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    set: Vec<String>,
     /// Minimum sequence length T of the RNN tasks [default: 50; with --resume, the run's].
     #[arg(long)]
     seq_len: Option<usize>,
@@ -207,8 +210,11 @@ fn effective_config(args: &TrainArgs, preset: Preset, run_dir: Option<&Path>) ->
     if let Some(file) = &args.config {
         cfg = cfg.overridden_by(file)?;
     }
+    for assignment in &args.set {
+        cfg = cfg.with_assignment(assignment)?;
+    }
     if let Some(n) = args.iterations {
-        cfg.iterations = n;
+        cfg.hf.max_iterations = n;
     }
     cfg.validate()?;
     Ok(cfg)
@@ -264,10 +270,11 @@ fn train(args: TrainArgs) -> Result<()> {
     };
     let identity = match &args.resume {
         Some(dir) => {
-            if !checkpoint::path_in(dir).is_file() {
+            let checkpoints = dir.join(hf_burn::train::checkpoint::CHECKPOINTS_DIR);
+            if hf_burn::train::checkpoint::latest(&checkpoints)?.is_none() {
                 return Err(CliError::Checkpoint {
-                    path: checkpoint::path_in(dir),
-                    reason: "not found: --resume takes the directory of an earlier run".into(),
+                    path: checkpoints,
+                    reason: "no checkpoint found: --resume takes the directory of an earlier run".into(),
                 });
             }
             run_dir::RunIdentity::for_resume(dir, &flags, DEFAULT_SEQ_LEN)?
@@ -293,11 +300,23 @@ fn train(args: TrainArgs) -> Result<()> {
     let experiment = identity
         .preset
         .experiment(identity.data_dir.clone(), identity.seq_len)?;
-    if let preset::Experiment::Autoencoder(_, preset::ImageSource::Mnist(d)) | preset::Experiment::Classifier(_, d) =
-        &experiment
-    {
-        hf_models::load_mnist(d, hf_models::Split::Test)?;
-    }
+    let data = match &experiment {
+        preset::Experiment::Autoencoder(_, preset::ImageSource::Mnist(d)) | preset::Experiment::Classifier(_, d) => {
+            if let Err(e) = hf_models::load_mnist(d, hf_models::Split::Test) {
+                return Err(match (identity.preset, e) {
+                    (Preset::Mnist, hf_models::DataError::Missing { path, .. }) => {
+                        CliError::Config(format!("{} is missing: {}", path.display(), preset::MNIST_HINT))
+                    }
+                    (_, e) => e.into(),
+                });
+            }
+            Some(records::DataInfo::of_idx_dir(identity.preset, d)?)
+        }
+        preset::Experiment::Autoencoder(_, preset::ImageSource::Faces(d)) => {
+            Some(records::DataInfo::of_idx_dir(identity.preset, d)?)
+        }
+        _ => None,
+    };
     bench::available(identity.backend).map_err(CliError::Unsupported)?;
     prepare_output(&out)?;
     identity.save(&out)?;
@@ -323,6 +342,7 @@ fn train(args: TrainArgs) -> Result<()> {
         resume: args.resume.is_some(),
         verbosity,
         config: cfg,
+        data,
     };
     let summary = on_backend!(identity.backend, |B, device, dtype| setup::run::<B>(
         &opts, experiment, &device, dtype

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
+use hf_burn::train::TrainerConfig;
 use hf_burn::{CurvatureKind, DiagonalEstimator, ProblemConfig};
 use hf_core::{CgConfig, HfConfig, PreconditionerKind};
 use hf_models::{AutoencoderSpec, BatchSizes, ClassifierSpec, Task, TaskSpec};
@@ -21,11 +22,13 @@ pub enum Preset {
     Tiny,
     /// Martens' CURVES autoencoder, 784-400-200-100-50-25-6 mirrored, 20 000 generated images.
     Curves,
-    /// Martens' MNIST autoencoder, 784-1000-500-250-30 mirrored (MNIST-format files; default Fashion-MNIST).
+    /// Martens' MNIST autoencoder, 784-1000-500-250-30 mirrored, on MNIST: its IDX files in --data-dir (default data/mnist); hf downloads nothing.
     Mnist,
+    /// The MNIST autoencoder on Fashion-MNIST (default: Debian's dataset-fashion-mnist files).
+    FashionMnist,
     /// Martens' FACES autoencoder, 625-2000-1000-500-30 mirrored (needs faces IDX files in --data-dir).
     Faces,
-    /// A 784-500-10 softmax classifier on MNIST-format data (default Fashion-MNIST).
+    /// A 784-500-10 softmax classifier on MNIST-format data (default: Debian's Fashion-MNIST).
     Classifier,
     /// RNN: sum of two marked values.
     Addition,
@@ -72,13 +75,22 @@ pub enum Experiment {
     Rnn(TaskSpec),
 }
 
+/// Where the `mnist` preset looks for MNIST without `--data-dir`.
+pub const DEFAULT_MNIST_DIR: &str = "data/mnist";
+
+/// How to get MNIST, for the error when its files are missing.
+pub const MNIST_HINT: &str = "the mnist preset trains on MNIST itself: put train-images-idx3-ubyte.gz, \
+     train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz (from \
+     https://yann.lecun.com/exdb/mnist/ or a mirror; hf downloads nothing) in data/mnist or pass their directory \
+     with --data-dir; for Fashion-MNIST (Debian's dataset-fashion-mnist) use --preset fashion-mnist";
+
 /// Default sequence length `T` of the RNN tasks (the papers' smallest).
 pub const DEFAULT_SEQ_LEN: usize = 100;
 
 impl Preset {
     /// The experiment, with data read from `data_dir` where it needs files.
     pub fn experiment(self, data_dir: Option<PathBuf>, seq_len: usize) -> Result<Experiment, hf_models::DataError> {
-        let mnist_dir = || {
+        let fashion_dir = || {
             data_dir
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(hf_models::idx::DEBIAN_FASHION_MNIST))
@@ -112,12 +124,16 @@ impl Preset {
                     held_out: 10_000,
                 },
             ),
-            Preset::Mnist => Experiment::Autoencoder(AutoencoderSpec::mnist(), ImageSource::Mnist(mnist_dir())),
+            Preset::Mnist => Experiment::Autoencoder(
+                AutoencoderSpec::mnist(),
+                ImageSource::Mnist(data_dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_MNIST_DIR))),
+            ),
+            Preset::FashionMnist => Experiment::Autoencoder(AutoencoderSpec::mnist(), ImageSource::Mnist(fashion_dir())),
             Preset::Faces => Experiment::Autoencoder(
                 AutoencoderSpec::faces(),
                 ImageSource::Faces(data_dir.clone().unwrap_or_else(|| PathBuf::from("data/faces"))),
             ),
-            Preset::Classifier => Experiment::Classifier(ClassifierSpec::mnist(), mnist_dir()),
+            Preset::Classifier => Experiment::Classifier(ClassifierSpec::mnist(), fashion_dir()),
             Preset::Addition => task(Task::Addition)?,
             Preset::Multiplication => task(Task::Multiplication)?,
             Preset::Xor => task(Task::Xor)?,
@@ -139,14 +155,13 @@ impl Preset {
             },
             ..Default::default()
         };
-        let base = |iterations, batches: BatchSizes, hf: HfConfig, problem: ProblemConfig| RunConfig {
-            iterations,
-            eval_every: 1,
-            checkpoint_every: 10,
-            time_budget_s: None,
-            target_held_out: None,
+        let base = |max_iterations, batches: BatchSizes, hf: HfConfig, problem: ProblemConfig| RunConfig {
+            trainer: TrainerConfig {
+                checkpoint_every: 10,
+                ..Default::default()
+            },
             batches,
-            hf,
+            hf: HfConfig { max_iterations, ..hf },
             problem,
             adam: AdamSettings::default(),
             sgd: SgdSettings::default(),
@@ -169,8 +184,10 @@ impl Preset {
         let sizes = |gradient, curvature| BatchSizes { gradient, curvature };
         match self {
             Preset::Tiny => RunConfig {
-                checkpoint_every: 2,
-                eval_every: 1,
+                trainer: TrainerConfig {
+                    checkpoint_every: 2,
+                    ..Default::default()
+                },
                 problem: ProblemConfig {
                     diagonal: DiagonalEstimator::SquaredGradients { max_cases: 8 },
                     ..ff_problem
@@ -178,7 +195,7 @@ impl Preset {
                 ..base(4, sizes(0, 32), hf(1.0, 20), ff_problem)
             },
             Preset::CurvesSmall => base(30, sizes(0, 1000), hf(1.0, 60), ff_problem),
-            Preset::Curves | Preset::Mnist | Preset::Faces => base(200, sizes(0, 5000), hf(45.0, 250), ff_problem),
+            Preset::Curves | Preset::Mnist | Preset::FashionMnist | Preset::Faces => base(200, sizes(0, 5000), hf(45.0, 250), ff_problem),
             Preset::Classifier => base(100, sizes(0, 5000), hf(1.0, 100), ff_problem),
             _ => {
                 // λ₀ = 1: with the objective and the curvature averaged over output rows,

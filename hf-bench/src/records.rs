@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use hf_burn::train::TrainingRecord;
+
 use crate::error::{CliError, Result};
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a
@@ -32,8 +34,9 @@ pub fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".tmp-{name}"))
 }
 
-/// One row of the metrics file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What the plots, the progress line and the benchmarks read of a metrics row (the
+/// files themselves hold every field: [`hf_burn::train::MetricsWriter`]).
+#[derive(Debug, Clone, PartialEq)]
 pub struct MetricsRow {
     /// Iteration (HF) or step (first-order), 1-based.
     pub iteration: usize,
@@ -55,120 +58,28 @@ pub struct MetricsRow {
     pub phases: hf_core::PhaseTimes,
 }
 
-/// The metrics file's header.
-pub const METRICS_HEADER: &str = "iteration,wall_time_s,train_objective,held_out_error,damping,rho,cg_iterations,\
-                                  curvature_products,gradient_s,preconditioner_s,solve_s,backtracking_s,rho_s,\
-                                  line_search_s";
-
-/// Columns of [`METRICS_HEADER`].
-const METRICS_COLUMNS: usize = 14;
-
-impl MetricsRow {
-    fn csv(&self) -> String {
-        let t = &self.phases;
-        format!(
-            "{},{:.6},{:.9e},{:.9e},{:.6e},{:.6},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6}",
-            self.iteration,
-            self.wall_time_s,
-            self.train_objective,
-            self.held_out_error,
-            self.damping,
-            self.rho,
-            self.cg_iterations,
-            self.curvature_products,
-            t.gradient,
-            t.preconditioner,
-            t.solve,
-            t.backtracking,
-            t.rho,
-            t.line_search
-        )
-    }
-
-    /// Parses a row written by [`MetricsFile`].
-    pub fn parse(line: &str) -> Option<Self> {
-        let f: Vec<&str> = line.split(',').collect();
-        if f.len() != METRICS_COLUMNS {
-            return None;
+impl From<&TrainingRecord> for MetricsRow {
+    fn from(r: &TrainingRecord) -> Self {
+        let i = &r.iteration;
+        Self {
+            iteration: i.iteration,
+            wall_time_s: i.elapsed.as_secs_f64(),
+            train_objective: i.objective,
+            held_out_error: r.held_out.unwrap_or(f64::NAN),
+            damping: i.damping,
+            rho: i.rho,
+            cg_iterations: i.solver_iterations,
+            curvature_products: i.curvature_products,
+            phases: i.phases,
         }
-        Some(Self {
-            iteration: f[0].parse().ok()?,
-            wall_time_s: f[1].parse().ok()?,
-            train_objective: f[2].parse().ok()?,
-            held_out_error: f[3].parse().ok()?,
-            damping: f[4].parse().ok()?,
-            rho: f[5].parse().ok()?,
-            cg_iterations: f[6].parse().ok()?,
-            curvature_products: f[7].parse().ok()?,
-            phases: hf_core::PhaseTimes {
-                gradient: f[8].parse().ok()?,
-                preconditioner: f[9].parse().ok()?,
-                solve: f[10].parse().ok()?,
-                backtracking: f[11].parse().ok()?,
-                rho: f[12].parse().ok()?,
-                line_search: f[13].parse().ok()?,
-            },
-        })
     }
 }
 
-/// The metrics CSV, one row per iteration, flushed as it goes (a crash loses at most
-/// the row being written).
-pub struct MetricsFile {
-    path: PathBuf,
-    file: File,
-    rows: Vec<MetricsRow>,
-}
-
-impl MetricsFile {
-    /// Starts `metrics.csv` in `dir`, keeping the rows of earlier iterations up to
-    /// `keep_through` (for a resumed run; 0 starts afresh).
-    pub fn open(dir: &Path, keep_through: usize) -> Result<Self> {
-        let path = dir.join("metrics.csv");
-        let rows: Vec<MetricsRow> = if keep_through > 0 {
-            std::fs::read_to_string(&path)
-                .unwrap_or_default()
-                .lines()
-                .skip(1)
-                .filter_map(MetricsRow::parse)
-                .filter(|r| r.iteration <= keep_through)
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let mut text = String::from(METRICS_HEADER);
-        text.push('\n');
-        for r in &rows {
-            text.push_str(&r.csv());
-            text.push('\n');
-        }
-        write_atomic(&path, text.as_bytes())?;
-        let file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .map_err(|source| CliError::Output {
-                path: path.clone(),
-                source,
-            })?;
-        Ok(Self { path, file, rows })
-    }
-
-    /// Appends a row.
-    pub fn push(&mut self, row: MetricsRow) -> Result<()> {
-        writeln!(self.file, "{}", row.csv())
-            .and_then(|_| self.file.flush())
-            .map_err(|source| CliError::Output {
-                path: self.path.clone(),
-                source,
-            })?;
-        self.rows.push(row);
-        Ok(())
-    }
-
-    /// Every row so far.
-    pub fn rows(&self) -> &[MetricsRow] {
-        &self.rows
-    }
+/// The rows of `dir/metrics.csv` (none when it is missing or unreadable).
+pub fn read_metrics(dir: &Path) -> Vec<MetricsRow> {
+    hf_burn::train::read_metrics(&dir.join(hf_burn::train::METRICS_CSV))
+        .map(|(_, rows)| rows.iter().map(MetricsRow::from).collect())
+        .unwrap_or_default()
 }
 
 /// `summary.json`: what the run did and reached.
@@ -198,6 +109,62 @@ pub struct Summary {
     pub wall_time_s: f64,
     /// Curvature-vector products in all.
     pub curvature_products: usize,
+    /// The data set read from files (none for generated data).
+    pub data: Option<DataInfo>,
     /// The effective settings.
     pub config: crate::settings::RunConfig,
+}
+
+/// A data set read from files: which one, and a hash of each file, so two runs can
+/// tell whether they saw the same data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataInfo {
+    /// The data set's name (`mnist`, `fashion-mnist`, `faces`).
+    pub name: String,
+    /// The directory it was read from.
+    pub dir: PathBuf,
+    /// Each IDX file there (sorted by name) with its 64-bit FNV-1a hash, in hex.
+    pub files: Vec<(String, String)>,
+    /// The FNV-1a hash of the files' hashes in order, in hex: one value to compare.
+    pub hash: String,
+}
+
+impl DataInfo {
+    /// Hashes the IDX files (`*-ubyte`, `*-ubyte.gz`) in `dir`, read by `preset`.
+    pub fn of_idx_dir(preset: crate::preset::Preset, dir: &Path) -> Result<Self> {
+        let io = |source| CliError::Output {
+            path: dir.to_path_buf(),
+            source,
+        };
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .map_err(io)?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with("-ubyte") || n.ends_with("-ubyte.gz"))
+            .collect();
+        names.sort();
+        let mut files = Vec::new();
+        let mut all = Vec::new();
+        for n in names {
+            let bytes = std::fs::read(dir.join(&n)).map_err(io)?;
+            let h = hf_burn::train::checkpoint::fnv1a(&bytes);
+            all.extend_from_slice(&h.to_le_bytes());
+            files.push((n, format!("{h:016x}")));
+        }
+        use crate::preset::Preset;
+        let name = match preset {
+            Preset::Mnist => "mnist",
+            Preset::Faces => "faces",
+            Preset::FashionMnist => "fashion-mnist",
+            _ if dir == Path::new(hf_models::idx::DEBIAN_FASHION_MNIST) => "fashion-mnist",
+            _ => "mnist-format idx files",
+        }
+        .to_string();
+        Ok(Self {
+            name,
+            dir: dir.to_path_buf(),
+            hash: format!("{:016x}", hf_burn::train::checkpoint::fnv1a(&all)),
+            files,
+        })
+    }
 }

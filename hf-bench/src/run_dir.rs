@@ -12,14 +12,15 @@ use crate::preset::Preset;
 use crate::records::write_atomic;
 use crate::train::OptimizerKind;
 
-/// The files a run writes into its directory.
-pub const RUN_FILES: [&str; 6] = [
+/// The files (and the checkpoints directory) a run writes into its directory.
+pub const RUN_FILES: [&str; 7] = [
     "run.json",
     "config.json",
     "metrics.csv",
+    "metrics.jsonl",
     "summary.json",
     "training.png",
-    "checkpoint.bin",
+    hf_burn::train::checkpoint::CHECKPOINTS_DIR,
 ];
 
 /// What a run was started with, beyond its settings (`config.json`).
@@ -159,10 +160,13 @@ pub fn claim(dir: &Path, overwrite: bool) -> Result<()> {
         });
     }
     for f in present {
-        std::fs::remove_file(dir.join(f)).map_err(|source| CliError::Output {
-            path: dir.join(f),
-            source,
-        })?;
+        let path = dir.join(f);
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.map_err(|source| CliError::Output { path, source })?;
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use hf_burn::train::TrainerConfig;
 use hf_burn::ProblemConfig;
 use hf_core::HfConfig;
 use hf_models::BatchSizes;
@@ -45,24 +46,18 @@ impl Default for SgdSettings {
 }
 
 /// Everything a run can be told; `hf train --print-config` shows the effective values.
+///
+/// The run's length is the optimizer's: `hf.max_iterations` outer iterations (steps
+/// for Adam and SGD) and `hf.time_budget_s` seconds, both counted over the whole run
+/// when it is resumed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunConfig {
-    /// Outer iterations (HF) or steps (Adam, SGD).
-    pub iterations: usize,
-    /// Evaluate the held-out error every this many iterations.
-    pub eval_every: usize,
-    /// Save a checkpoint every this many iterations (0: only at the end).
-    pub checkpoint_every: usize,
-    /// Stop after this many seconds of training, if set.
-    pub time_budget_s: Option<f64>,
-    /// Stop once the held-out error falls below this, if set (the pathological
-    /// tasks' success criterion, say). Default none.
-    #[serde(default)]
-    pub target_held_out: Option<f64>,
+    /// Held-out evaluation, its target, and checkpoints.
+    pub trainer: TrainerConfig,
     /// Gradient and curvature batch sizes.
     pub batches: BatchSizes,
-    /// The Hessian-free optimizer.
+    /// The Hessian-free optimizer, with the run's iteration and time limits.
     pub hf: HfConfig,
     /// Curvature, structural damping and preconditioner diagonal.
     pub problem: ProblemConfig,
@@ -75,23 +70,22 @@ pub struct RunConfig {
 impl RunConfig {
     /// Checks every field, naming the first bad one.
     pub fn validate(&self) -> Result<()> {
-        self.hf.validate().map_err(|e| {
+        let named = |prefix: &str, e: hf_core::ConfigError| {
             CliError::Config(format!(
-                "invalid config: `hf.{}` = {} (allowed: {})",
+                "invalid config: `{prefix}{}` = {} (allowed: {})",
                 e.field, e.value, e.allowed
             ))
+        };
+        self.hf.validate().map_err(|e| named("hf.", e))?;
+        self.trainer.validate().map_err(|e| match e {
+            hf_burn::Error::Config(e) => named("trainer.", e),
+            other => CliError::Config(other.to_string()),
         })?;
         let bad = |field: &str, value: String, allowed: &str| {
             Err(CliError::Config(format!(
                 "invalid config: `{field}` = {value} (allowed: {allowed})"
             )))
         };
-        if self.iterations == 0 {
-            return bad("iterations", "0".into(), "≥ 1");
-        }
-        if self.eval_every == 0 {
-            return bad("eval_every", "0".into(), "≥ 1");
-        }
         if self.batches.curvature == 0 {
             return bad("batches.curvature", "0".into(), "≥ 1");
         }
@@ -101,16 +95,6 @@ impl RunConfig {
                 self.batches.curvature.to_string(),
                 "≤ batches.gradient",
             );
-        }
-        if let Some(t) = self.time_budget_s {
-            if !(t.is_finite() && t > 0.0) {
-                return bad("time_budget_s", t.to_string(), "finite and > 0");
-            }
-        }
-        if let Some(t) = self.target_held_out {
-            if !t.is_finite() {
-                return bad("target_held_out", t.to_string(), "finite");
-            }
         }
         if !(self.adam.learning_rate.is_finite() && self.adam.learning_rate > 0.0) {
             return bad(
@@ -135,6 +119,33 @@ impl RunConfig {
             }
         }
         Ok(())
+    }
+
+    /// Sets one setting by its dotted path, `value` read as JSON (a bare word that is
+    /// not JSON is taken as a string): `hf.cg.max_iterations=50`,
+    /// `trainer.target_held_out=0.01`, `problem.curvature=fisher`.
+    pub fn with_assignment(self, assignment: &str) -> Result<Self> {
+        let Some((path, value)) = assignment.split_once('=') else {
+            return Err(CliError::Config(format!(
+                "--set {assignment}: expected path.to.key=value (see --print-config for the paths)"
+            )));
+        };
+        let value: serde_json::Value =
+            serde_json::from_str(value.trim()).unwrap_or_else(|_| serde_json::Value::String(value.trim().into()));
+        let mut base = serde_json::to_value(&self).expect("settings serialize");
+        let mut slot = &mut base;
+        for key in path.trim().split('.') {
+            slot = match slot.as_object_mut().and_then(|o| o.get_mut(key)) {
+                Some(s) => s,
+                None => {
+                    return Err(CliError::Config(format!(
+                        "--set {assignment}: `{path}` is not a setting (`{key}` is unknown; see --print-config)"
+                    )))
+                }
+            };
+        }
+        *slot = value;
+        serde_json::from_value(base).map_err(|e| CliError::Config(format!("--set {assignment}: {e}")))
     }
 
     /// Overrides these settings by the fields present in `file` (JSON, or TOML for a

@@ -66,51 +66,70 @@ fn metrics(dir: &Path) -> (String, Vec<Vec<String>>) {
     )
 }
 
-/// Parameters stored in a checkpoint.
+/// The column of `name` in the metrics file's header.
+fn col(header: &str, name: &str) -> usize {
+    header
+        .split(',')
+        .position(|c| c == name)
+        .unwrap_or_else(|| panic!("no column {name} in {header}"))
+}
+
+/// The newest checkpoint's directory.
+fn latest_checkpoint(dir: &Path) -> PathBuf {
+    hf_burn::train::checkpoint::latest(&dir.join("checkpoints"))
+        .unwrap()
+        .expect("a checkpoint")
+}
+
+/// Parameters stored in the newest checkpoint (verified).
 fn checkpoint_theta(dir: &Path) -> Vec<f64> {
-    let bytes = std::fs::read(dir.join("checkpoint.bin")).unwrap();
-    assert_eq!(&bytes[..8], b"HFCKPT02");
-    let len = u64::from_le_bytes(bytes[8..16].try_into().unwrap()) as usize;
-    let meta: serde_json::Value = serde_json::from_slice(&bytes[16..16 + len]).unwrap();
-    let n = meta["parameters"].as_u64().unwrap() as usize;
-    bytes[16 + len..16 + len + 8 * n]
-        .chunks_exact(8)
-        .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
-        .collect()
+    hf_burn::train::checkpoint::load(&latest_checkpoint(dir))
+        .unwrap()
+        .state
+        .theta
 }
 
 #[test]
 fn training_writes_metrics_plot_summary_and_checkpoint() {
     let out = scratch("records");
-    ok(&tiny(&out, &[]));
+    ok(&tiny(&out, &["--set", "hf.max_iterations=3"]));
     let (header, rows) = metrics(&out);
     assert_eq!(
         header,
-        "iteration,wall_time_s,train_objective,held_out_error,damping,rho,cg_iterations,curvature_products,\
-         gradient_s,preconditioner_s,solve_s,backtracking_s,rho_s,line_search_s"
+        hf_burn::train::metrics_header(Some("reconstruction error")).join(",")
     );
-    assert_eq!(rows.len(), 4);
+    assert_eq!(rows.len(), 3, "hf.max_iterations is honoured");
     // The phase profile: every phase took time, and together they fit in the iteration.
+    let phases = col(&header, "gradient_s")..=col(&header, "line_search_s");
     for r in &rows {
-        let phases: Vec<f64> = r[8..14].iter().map(|v| v.parse().unwrap()).collect();
-        assert!(phases.iter().all(|&t| t > 0.0), "each phase is timed: {phases:?}");
+        let times: Vec<f64> = r[phases.clone()].iter().map(|v| v.parse().unwrap()).collect();
+        assert!(times.iter().all(|&t| t > 0.0), "each phase is timed: {times:?}");
+        for field in ["gradient_norm", "step_size", "step_norm", "chosen_iterate"] {
+            assert!(r[col(&header, field)].parse::<f64>().unwrap().is_finite(), "{field}");
+        }
+        assert_eq!(r[col(&header, "outcome")], "accepted");
+        assert!(!r[col(&header, "termination")].is_empty());
     }
-    let wall: f64 = rows[3][1].parse().unwrap();
+    let wall: f64 = rows[2][col(&header, "elapsed_s")].parse().unwrap();
     let profiled: f64 = rows
         .iter()
-        .flat_map(|r| r[8..14].iter().map(|v| v.parse::<f64>().unwrap()))
+        .flat_map(|r| r[phases.clone()].iter().map(|v| v.parse::<f64>().unwrap()))
         .sum();
     assert!(
         profiled <= wall * 1.0001,
         "phases {profiled} s within the training time {wall} s"
     );
-    let first: f64 = rows[0][2].parse().unwrap();
-    let last: f64 = rows[3][2].parse().unwrap();
+    let objective = col(&header, "objective");
+    let first: f64 = rows[0][objective].parse().unwrap();
+    let last: f64 = rows[2][objective].parse().unwrap();
     assert!(last < first, "the objective falls: {first} → {last}");
+    let held = col(&header, "held_out_reconstruction_error");
     assert!(
-        rows.iter().all(|r| r[3].parse::<f64>().unwrap().is_finite()),
+        rows.iter().all(|r| r[held].parse::<f64>().unwrap().is_finite()),
         "held-out error each iteration"
     );
+    let jsonl = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    assert_eq!(jsonl.lines().count(), 3);
     let png = std::fs::read(out.join("training.png")).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     assert_eq!(&png[12..16], b"IHDR");
@@ -120,20 +139,65 @@ fn training_writes_metrics_plot_summary_and_checkpoint() {
     assert_eq!(s["preset"], "tiny");
     assert_eq!(s["optimizer"], "hf");
     assert_eq!(s["backend"], "ndarray");
-    assert_eq!(s["iterations"], 4);
+    assert_eq!(s["iterations"], 3);
+    assert_eq!(s["stop"], "max_iterations");
+    assert_eq!(s["config"]["hf"]["max_iterations"], 3);
     let reported = s["final_objective"].as_f64().unwrap();
     assert!((reported - last).abs() <= 1e-8 * last.abs(), "{reported} vs {last}");
-    assert!(out.join("checkpoint.bin").is_file() && out.join("config.json").is_file());
-    // No temporary files are left behind.
-    assert!(std::fs::read_dir(&out)
+    // The tiny preset checkpoints every 2 iterations and at the end.
+    let names: Vec<String> = std::fs::read_dir(out.join("checkpoints"))
         .unwrap()
-        .all(|e| !e.unwrap().file_name().to_string_lossy().starts_with(".tmp")));
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(out.join("config.json").is_file());
+    // No temporary files are left behind.
+    for dir in [out.clone(), out.join("checkpoints")] {
+        assert!(std::fs::read_dir(&dir)
+            .unwrap()
+            .all(|e| !e.unwrap().file_name().to_string_lossy().starts_with(".tmp")));
+    }
+}
+
+/// The model of a checkpoint is an ordinary burn record: burn's own `load_file`
+/// reads it into the preset's network, which then computes what the run trained.
+#[test]
+fn the_saved_model_loads_with_burns_load_file() {
+    use burn::module::Module;
+    use burn::prelude::Backend;
+    use hf_burn::Network;
+    type B = burn::backend::NdArray<f64>;
+
+    let out = scratch("load-file");
+    let o = hf(&[
+        "train",
+        "--preset",
+        "tiny",
+        "--backend",
+        "ndarray-f64",
+        "--quiet",
+        "--iterations",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    ok(&o);
+    let ck = hf_burn::train::checkpoint::load(&latest_checkpoint(&out)).unwrap();
+    let device = Default::default();
+    let spec = hf_models::AutoencoderSpec {
+        encoder: vec![784, 16, 4],
+        output: hf_models::AutoencoderOutput::Logistic,
+    };
+    let fresh = spec.init::<B>(&device);
+    let recorder = hf_burn::train::ModelRecorder::new();
+    let loaded = fresh.load_file(ck.model_path(), &recorder, &device).unwrap();
+    let theta = hf_burn::ParamVector::<B>::from_module(&loaded).unwrap();
+    assert_eq!(theta.to_vec(), ck.state.theta, "burn's load_file gives the trained parameters");
+    let _ = <B as Backend>::name(&device);
 }
 
 /// In f64 on burn-ndarray a run is bit-for-bit reproducible, so a resumed run must
-/// match an uninterrupted one exactly. (In f32, burn-ndarray's double-backward
-/// products differ in the last bits from one process to the next, so f32 runs agree
-/// only up to rounding drift.)
+/// match an uninterrupted one exactly.
 #[test]
 fn a_resumed_run_follows_the_uninterrupted_trajectory() {
     let f64_tiny = |out: &Path, extra: &[&str]| {
@@ -160,29 +224,109 @@ fn a_resumed_run_follows_the_uninterrupted_trajectory() {
         (s["preset"].as_str(), s["backend"].as_str()),
         (Some("tiny"), Some("ndarray-f64"))
     );
-    let (_, a) = metrics(&whole);
-    let (_, b) = metrics(&parts);
-    assert_eq!(a.len(), 4);
-    assert_eq!(b.len(), 4);
-    for (ra, rb) in a.iter().zip(&b) {
-        assert_eq!(ra[2], rb[2], "train objective at iteration {}", ra[0]);
-        assert_eq!(ra[4], rb[4], "damping at iteration {}", ra[0]);
-    }
-    assert_eq!(checkpoint_theta(&whole), checkpoint_theta(&parts));
+    assert_same_trajectory(&whole, &parts, 4);
 }
 
-/// Every file of a directory, by name, with its bytes.
-fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
+/// Every metrics field but the timings, and the final parameters bit for bit.
+fn assert_same_trajectory(a: &Path, b: &Path, iterations: usize) {
+    let (header, ra) = metrics(a);
+    let (header_b, rb) = metrics(b);
+    assert_eq!(header, header_b);
+    assert_eq!((ra.len(), rb.len()), (iterations, iterations));
+    let timing = |c: &str| c == "elapsed_s" || c.ends_with("_s");
+    let keep: Vec<usize> = header
+        .split(',')
+        .enumerate()
+        .filter(|(_, c)| !timing(c))
+        .map(|(i, _)| i)
         .collect();
+    for (x, y) in ra.iter().zip(&rb) {
+        for &k in &keep {
+            assert_eq!(x[k], y[k], "{} at iteration {}", header.split(',').nth(k).unwrap(), x[0]);
+        }
+    }
+    let bits = |v: Vec<f64>| v.into_iter().map(f64::to_bits).collect::<Vec<_>>();
+    assert_eq!(bits(checkpoint_theta(a)), bits(checkpoint_theta(b)));
+}
+
+/// A run killed with SIGKILL at a random moment, then `hf train --resume DIR` alone,
+/// ends bit-identical (ndarray-f64) to an uninterrupted run.
+#[test]
+fn a_run_killed_at_a_random_moment_resumes_bit_identically() {
+    let args = |out: &Path| {
+        vec![
+            "train".to_string(),
+            "--preset".into(),
+            "tiny".into(),
+            "--backend".into(),
+            "ndarray-f64".into(),
+            "--quiet".into(),
+            "--iterations".into(),
+            "12".into(),
+            "--set".into(),
+            "trainer.checkpoint_every=1".into(),
+            "--out".into(),
+            out.to_str().unwrap().into(),
+        ]
+    };
+    let whole = scratch("sigkill-whole");
+    let clock = std::time::Instant::now();
+    ok(&hf(&args(&whole).iter().map(String::as_str).collect::<Vec<_>>()));
+    let duration = clock.elapsed();
+
+    // A moment drawn from the clock's nanoseconds: somewhere after the first
+    // checkpoint and before the end.
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let mut killed = None;
+    for attempt in 0..4 {
+        let parts = scratch(&format!("sigkill-parts-{attempt}"));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hf"))
+            .args(args(&parts))
+            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+            .spawn()
+            .unwrap();
+        // Wait for the first checkpoint, then a random part of the remaining time.
+        let started = std::time::Instant::now();
+        while hf_burn::train::checkpoint::latest(&parts.join("checkpoints"))
+            .ok()
+            .flatten()
+            .is_none()
+            && started.elapsed() < duration * 4
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let fraction = f64::from((seed >> attempt) % 1000) / 1000.0 / f64::from(attempt + 1);
+        std::thread::sleep(duration.mul_f64(0.6 * fraction));
+        let running = child.try_wait().unwrap().is_none();
+        child.kill().unwrap(); // SIGKILL on Unix
+        child.wait().unwrap();
+        if running {
+            killed = Some(parts);
+            break;
+        }
+    }
+    let parts = killed.expect("the run was still going when killed, in one of four tries");
+    assert!(!parts.join("summary.json").exists(), "killed before the end");
+    ok(&hf(&["train", "--quiet", "--resume", parts.to_str().unwrap()]));
+    assert_eq!(summary(&parts)["iterations"], 12);
+    assert_same_trajectory(&whole, &parts, 12);
+}
+
+/// Every file under a directory, by relative path, with its bytes.
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if e.path().is_dir() {
+            files.extend(snapshot(&e.path()).into_iter().map(|(n, b)| (format!("{name}/{n}"), b)));
+        } else {
+            files.push((name, std::fs::read(e.path()).unwrap()));
+        }
+    }
     files.sort();
     files
 }
@@ -240,18 +384,11 @@ fn resume_refuses_flags_that_contradict_the_run() {
     assert_eq!(summary(&out)["seed"], 3);
 }
 
-/// 64-bit FNV-1a, the checkpoint's checksum.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
 #[test]
 fn a_damaged_checkpoint_is_refused() {
     let out = scratch("damaged");
     ok(&tiny(&out, &["--iterations", "1"]));
-    let path = out.join("checkpoint.bin");
+    let path = latest_checkpoint(&out).join("state.bin");
     let good = std::fs::read(&path).unwrap();
     let len = u64::from_le_bytes(good[8..16].try_into().unwrap()) as usize;
     let params = 16 + len;
@@ -275,7 +412,7 @@ fn a_damaged_checkpoint_is_refused() {
     // A NaN written there with a checksum that matches: the finiteness check.
     let mut nan = good[..good.len() - 8].to_vec();
     nan[params + 8 * 7..params + 8 * 8].copy_from_slice(&f64::NAN.to_le_bytes());
-    let sum = fnv1a(&nan);
+    let sum = hf_burn::train::checkpoint::fnv1a(&nan);
     nan.extend_from_slice(&sum.to_le_bytes());
     std::fs::write(&path, &nan).unwrap();
     fails_with(&resume(), "parameter 7 is NaN");
@@ -305,7 +442,7 @@ fn print_config_shows_the_effective_settings() {
     let file = dir.join("over.toml");
     std::fs::write(
         &file,
-        "iterations = 7\n[hf]\ninitial_damping = 3.5\n[hf.cg]\nmax_iterations = 11\n",
+        "[hf]\nmax_iterations = 7\ninitial_damping = 3.5\n[hf.cg]\nmax_iterations = 11\n",
     )
     .unwrap();
     let o = hf(&[
@@ -315,11 +452,17 @@ fn print_config_shows_the_effective_settings() {
         "--print-config",
         "--config",
         file.to_str().unwrap(),
+        "--set",
+        "hf.initial_damping=2.5",
+        "--set",
+        "trainer.target_held_out=0.01",
     ]);
     ok(&o);
     let cfg: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(cfg["iterations"], 7);
-    assert_eq!(cfg["hf"]["initial_damping"], 3.5);
+    assert_eq!(cfg["hf"]["max_iterations"], 7);
+    assert!(cfg.get("iterations").is_none(), "one iterations setting");
+    assert_eq!(cfg["hf"]["initial_damping"], 2.5, "--set after --config");
+    assert_eq!(cfg["trainer"]["target_held_out"], 0.01);
     assert_eq!(cfg["hf"]["cg"]["max_iterations"], 11);
     // Untouched fields keep Martens' defaults.
     assert_eq!(cfg["hf"]["warm_start_decay"], 0.95);
@@ -364,6 +507,14 @@ fn error_paths_exit_non_zero_with_a_message_and_write_nothing() {
     );
     assert!(!out.exists(), "nothing written for a failed start");
 
+    // MNIST is its own preset and says where to get it; Fashion-MNIST has its own.
+    let out = scratch("no-mnist");
+    fails_with(
+        &hf(&["train", "--preset", "mnist", "--data-dir", "/nonexistent", "--out", out.to_str().unwrap()]),
+        "hf downloads nothing",
+    );
+    assert!(!out.exists());
+
     let corrupt = scratch("corrupt");
     std::fs::create_dir_all(&corrupt).unwrap();
     std::fs::write(corrupt.join("t10k-images-idx3-ubyte"), [0u8, 0, 8, 3, 0, 0, 0, 9]).unwrap();
@@ -396,6 +547,14 @@ fn error_paths_exit_non_zero_with_a_message_and_write_nothing() {
         &hf(&["train", "--preset", "tiny", "--config", bad.to_str().unwrap()]),
         "dampign",
     );
+    for (set, needle) in [
+        ("hf.dampign=1", "`hf.dampign` is not a setting"),
+        ("hf.max_iterations=-3", "--set hf.max_iterations=-3"),
+        ("nonsense", "expected path.to.key=value"),
+        ("hf.max_iterations=0", "hf.max_iterations"),
+    ] {
+        fails_with(&hf(&["train", "--preset", "tiny", "--set", set, "--print-config"]), needle);
+    }
     std::fs::write(&bad, "{ not json").unwrap();
     fails_with(
         &hf(&["train", "--preset", "tiny", "--config", bad.to_str().unwrap()]),
@@ -421,9 +580,9 @@ fn error_paths_exit_non_zero_with_a_message_and_write_nothing() {
     );
     fails_with(
         &hf(&["train", "--preset", "tiny", "--resume", dir.to_str().unwrap()]),
-        "not found",
+        "no checkpoint found",
     );
-    std::fs::write(run.join("checkpoint.bin"), b"HFCKPT01garbage").unwrap();
+    std::fs::write(latest_checkpoint(&run).join("state.bin"), b"HFCKPT01garbage").unwrap();
     fails_with(
         &hf(&[
             "train",

@@ -132,12 +132,7 @@ pub struct MacroResult {
 }
 
 fn read_rows(dir: &Path) -> Vec<MetricsRow> {
-    std::fs::read_to_string(dir.join("metrics.csv"))
-        .unwrap_or_default()
-        .lines()
-        .skip(1)
-        .filter_map(MetricsRow::parse)
-        .collect()
+    crate::records::read_metrics(dir)
 }
 
 /// Runs `comparison` with backend `B`, writing each run under `out`.
@@ -156,15 +151,15 @@ pub fn run<B: burn::prelude::Backend>(
     let mut measure = String::new();
     for (optimizer, lr) in methods {
         let mut cfg: RunConfig = preset.defaults();
-        cfg.iterations = 1_000_000;
-        cfg.time_budget_s = Some(comparison.budget_s);
-        cfg.target_held_out = comparison.success_below;
-        cfg.checkpoint_every = 0;
+        cfg.hf.max_iterations = 1_000_000;
+        cfg.hf.time_budget_s = Some(comparison.budget_s);
+        cfg.trainer.target_held_out = comparison.success_below;
+        cfg.trainer.checkpoint_every = 0;
         if optimizer != OptimizerKind::Hf {
             // Minibatches for the first-order methods, evaluated every 20 steps.
             cfg.batches.gradient = 100;
             cfg.batches.curvature = 100;
-            cfg.eval_every = 20;
+            cfg.trainer.eval_every = 20;
         }
         if let Some(lr) = lr {
             cfg.adam.learning_rate = lr;
@@ -189,6 +184,7 @@ pub fn run<B: burn::prelude::Backend>(
             resume: false,
             verbosity: Verbosity::Quiet,
             config: cfg,
+            data: None,
         };
         let experiment = preset.experiment(None, comparison.seq_len)?;
         let summary = crate::setup::run::<B>(&opts, experiment, device, dtype)?;

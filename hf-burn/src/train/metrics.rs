@@ -17,9 +17,32 @@ pub const METRICS_CSV: &str = "metrics.csv";
 /// The JSON-lines file's name in the run directory.
 pub const METRICS_JSONL: &str = "metrics.jsonl";
 
-/// The CSV columns, the held-out one named after its measure (`held_out_<name>`).
+/// The held-out column's name for a measure: `held_out_` and the measure's name in
+/// lower case with every run of other characters than letters and digits as `_`
+/// (`"zero-one loss"` → `held_out_zero_one_loss`); `held_out` without a measure.
+pub fn held_out_column(measure: Option<&str>) -> String {
+    let Some(measure) = measure else {
+        return "held_out".into();
+    };
+    let mut column = String::from("held_out_");
+    let mut gap = false;
+    for c in measure.trim().chars() {
+        if c.is_alphanumeric() {
+            if gap && !column.ends_with('_') {
+                column.push('_');
+            }
+            column.extend(c.to_lowercase());
+            gap = false;
+        } else {
+            gap = true;
+        }
+    }
+    column
+}
+
+/// The CSV columns, the held-out one named after its measure ([`held_out_column`]).
 pub fn metrics_header(held_out: Option<&str>) -> Vec<String> {
-    let held = held_out.map_or_else(|| "held_out".to_string(), |n| format!("held_out_{n}"));
+    let held = held_out_column(held_out);
     [
         "iteration",
         "elapsed_s",
@@ -243,6 +266,34 @@ fn json_line(r: &TrainingRecord, held_out: Option<&str>) -> String {
     v.to_string()
 }
 
+/// Reads a `metrics.csv` written by a [`MetricsWriter`], whatever its held-out
+/// measure: returns the held-out column's name and every row.
+///
+/// # Errors
+/// [`Error::Metrics`] when the columns are not a metrics file's or a row is
+/// malformed; [`Error::Io`] when it cannot be read.
+pub fn read_metrics(path: &Path) -> Result<(String, Vec<TrainingRecord>)> {
+    let held = held_out_column_of(path)?;
+    let mut header = metrics_header(None);
+    header[4] = held.clone();
+    Ok((held, read_rows(path, &header, usize::MAX)?))
+}
+
+/// The name of the held-out column (the fifth) of an existing metrics file.
+fn held_out_column_of(path: &Path) -> Result<String> {
+    let file = File::open(path).map_err(|source| Error::Io {
+        action: "read",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut reader = csv::Reader::from_reader(BufReader::new(file));
+    let header = reader.headers().map_err(|e| Error::Metrics {
+        path: path.to_path_buf(),
+        reason: format!("unreadable header ({e})"),
+    })?;
+    Ok(header.get(4).unwrap_or_default().to_string())
+}
+
 fn read_rows(path: &Path, header: &[String], keep_through: usize) -> Result<Vec<TrainingRecord>> {
     let fail = |reason: String| Error::Metrics {
         path: path.to_path_buf(),
@@ -267,9 +318,17 @@ fn read_rows(path: &Path, header: &[String], keep_through: usize) -> Result<Vec<
         )));
     }
     let mut rows = Vec::new();
-    for (line, row) in reader.records().enumerate() {
-        let row = row.map_err(|e| fail(format!("row {} is unreadable ({e})", line + 1)))?;
-        let record = parse_fields(&row).ok_or_else(|| fail(format!("row {} is malformed", line + 1)))?;
+    let mut records = reader.records().enumerate().peekable();
+    while let Some((line, row)) = records.next() {
+        let parsed = row.ok().as_ref().and_then(parse_fields);
+        let Some(record) = parsed else {
+            // A torn last row (the process was killed while writing it) is dropped;
+            // a bad row anywhere else means the file was damaged.
+            if records.peek().is_none() {
+                break;
+            }
+            return Err(fail(format!("row {} is malformed", line + 1)));
+        };
         if record.iteration.iteration <= keep_through {
             rows.push(record);
         }

@@ -14,5 +14,5 @@ pub mod metrics;
 mod trainer;
 
 pub use checkpoint::{Checkpoint, ModelRecorder};
-pub use metrics::{metrics_header, MetricsWriter, METRICS_CSV, METRICS_JSONL};
+pub use metrics::{held_out_column, metrics_header, read_metrics, MetricsWriter, METRICS_CSV, METRICS_JSONL};
 pub use trainer::{Trainer, TrainerConfig, TrainingObserver, TrainingRecord, TrainingReport, TrainingStop};

@@ -4,7 +4,6 @@
 mod bench;
 mod error;
 mod experiment;
-mod peak_alloc;
 mod plot;
 mod preset;
 mod progress;
@@ -36,7 +35,7 @@ struct Cli {
 }
 
 #[global_allocator]
-static ALLOCATOR: peak_alloc::PeakAlloc = peak_alloc::PeakAlloc;
+static ALLOCATOR: hf_burn::peak_alloc::PeakAlloc = hf_burn::peak_alloc::PeakAlloc;
 
 #[derive(Subcommand, Debug)]
 enum Command {

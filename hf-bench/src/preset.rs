@@ -128,7 +128,9 @@ impl Preset {
                 AutoencoderSpec::mnist(),
                 ImageSource::Mnist(data_dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_MNIST_DIR))),
             ),
-            Preset::FashionMnist => Experiment::Autoencoder(AutoencoderSpec::mnist(), ImageSource::Mnist(fashion_dir())),
+            Preset::FashionMnist => {
+                Experiment::Autoencoder(AutoencoderSpec::mnist(), ImageSource::Mnist(fashion_dir()))
+            }
             Preset::Faces => Experiment::Autoencoder(
                 AutoencoderSpec::faces(),
                 ImageSource::Faces(data_dir.clone().unwrap_or_else(|| PathBuf::from("data/faces"))),
@@ -195,7 +197,9 @@ impl Preset {
                 ..base(4, sizes(0, 32), hf(1.0, 20), ff_problem)
             },
             Preset::CurvesSmall => base(30, sizes(0, 1000), hf(1.0, 60), ff_problem),
-            Preset::Curves | Preset::Mnist | Preset::FashionMnist | Preset::Faces => base(200, sizes(0, 5000), hf(45.0, 250), ff_problem),
+            Preset::Curves | Preset::Mnist | Preset::FashionMnist | Preset::Faces => {
+                base(200, sizes(0, 5000), hf(45.0, 250), ff_problem)
+            }
             Preset::Classifier => base(100, sizes(0, 5000), hf(1.0, 100), ff_problem),
             _ => {
                 // λ₀ = 1: with the objective and the curvature averaged over output rows,

@@ -168,3 +168,37 @@ impl DataInfo {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::preset::Preset;
+
+    #[test]
+    fn data_info_names_the_set_and_hashes_each_file() {
+        let dir = std::env::temp_dir().join(format!("hf-data-info-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("train-images-idx3-ubyte.gz"), b"images").unwrap();
+        std::fs::write(dir.join("t10k-labels-idx1-ubyte"), b"labels").unwrap();
+        std::fs::write(dir.join("README"), b"not data").unwrap();
+        let info = DataInfo::of_idx_dir(Preset::Mnist, &dir).unwrap();
+        assert_eq!(info.name, "mnist");
+        let names: Vec<&str> = info.files.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["t10k-labels-idx1-ubyte", "train-images-idx3-ubyte.gz"]);
+        assert_eq!(
+            info.files[1].1,
+            format!("{:016x}", hf_burn::train::checkpoint::fnv1a(b"images"))
+        );
+
+        // One changed byte changes the data hash.
+        std::fs::write(dir.join("t10k-labels-idx1-ubyte"), b"labelz").unwrap();
+        let changed = DataInfo::of_idx_dir(Preset::Mnist, &dir).unwrap();
+        assert_ne!(changed.hash, info.hash);
+        assert_eq!(
+            DataInfo::of_idx_dir(Preset::FashionMnist, &dir).unwrap().name,
+            "fashion-mnist"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

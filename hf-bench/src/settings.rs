@@ -184,3 +184,34 @@ fn merge(base: &mut serde_json::Value, patch: serde_json::Value) {
         (slot, v) => *slot = v,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::preset::Preset;
+
+    #[test]
+    fn set_overrides_one_setting_by_its_path() {
+        let cfg = Preset::Tiny.defaults();
+        let set = cfg
+            .clone()
+            .with_assignment("hf.cg.max_iterations=50")
+            .unwrap()
+            .with_assignment("hf.time_budget_s=12.5")
+            .unwrap()
+            .with_assignment("problem.curvature=empirical_fisher")
+            .unwrap();
+        assert_eq!(set.hf.cg.max_iterations, 50);
+        assert_eq!(set.hf.time_budget_s, Some(12.5));
+        assert_eq!(set.problem.curvature, hf_burn::CurvatureKind::EmpiricalFisher);
+        assert_eq!(set.hf.initial_damping, cfg.hf.initial_damping, "nothing else changes");
+
+        for (bad, needle) in [
+            ("hf.cg.max_iteration=5", "`hf.cg.max_iteration` is not a setting"),
+            ("hf.max_iterations=many", "--set hf.max_iterations=many"),
+            ("hf", "expected path.to.key=value"),
+        ] {
+            let e = cfg.clone().with_assignment(bad).unwrap_err().to_string();
+            assert!(e.contains(needle), "{bad}: {e}");
+        }
+    }
+}

@@ -132,7 +132,15 @@ where
                     "--resume continues Hessian-free runs; Adam and SGD runs start afresh".into(),
                 ));
             }
-            train_first_order(opts, problem, setup.network, setup.loss, setup.initial, label, &setup.held_out)?
+            train_first_order(
+                opts,
+                problem,
+                setup.network,
+                setup.loss,
+                setup.initial,
+                label,
+                &setup.held_out,
+            )?
         }
     };
     let final_objective = outcome.rows.last().map_or(f64::NAN, |r| r.train_objective);
@@ -275,9 +283,7 @@ where
         theta = ParamVector::from_module(&module.valid())?;
         elapsed += clock.elapsed();
         let due = done.is_multiple_of(cfg.trainer.eval_every) || done == limit;
-        let held = due
-            .then(|| held_out(problem.evaluator(), &theta))
-            .transpose()?;
+        let held = due.then(|| held_out(problem.evaluator(), &theta)).transpose()?;
         if let Some(h) = held {
             last_held = h;
         }

@@ -153,9 +153,11 @@ fn training_writes_metrics_plot_summary_and_checkpoint() {
     assert!(out.join("config.json").is_file());
     // No temporary files are left behind.
     for dir in [out.clone(), out.join("checkpoints")] {
-        assert!(std::fs::read_dir(&dir)
+        assert!(std::fs::read_dir(&dir).unwrap().all(|e| !e
             .unwrap()
-            .all(|e| !e.unwrap().file_name().to_string_lossy().starts_with(".tmp")));
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".tmp")));
     }
 }
 
@@ -192,7 +194,11 @@ fn the_saved_model_loads_with_burns_load_file() {
     let recorder = hf_burn::train::ModelRecorder::new();
     let loaded = fresh.load_file(ck.model_path(), &recorder, &device).unwrap();
     let theta = hf_burn::ParamVector::<B>::from_module(&loaded).unwrap();
-    assert_eq!(theta.to_vec(), ck.state.theta, "burn's load_file gives the trained parameters");
+    assert_eq!(
+        theta.to_vec(),
+        ck.state.theta,
+        "burn's load_file gives the trained parameters"
+    );
     let _ = <B as Backend>::name(&device);
 }
 
@@ -242,7 +248,13 @@ fn assert_same_trajectory(a: &Path, b: &Path, iterations: usize) {
         .collect();
     for (x, y) in ra.iter().zip(&rb) {
         for &k in &keep {
-            assert_eq!(x[k], y[k], "{} at iteration {}", header.split(',').nth(k).unwrap(), x[0]);
+            assert_eq!(
+                x[k],
+                y[k],
+                "{} at iteration {}",
+                header.split(',').nth(k).unwrap(),
+                x[0]
+            );
         }
     }
     let bits = |v: Vec<f64>| v.into_iter().map(f64::to_bits).collect::<Vec<_>>();
@@ -510,7 +522,15 @@ fn error_paths_exit_non_zero_with_a_message_and_write_nothing() {
     // MNIST is its own preset and says where to get it; Fashion-MNIST has its own.
     let out = scratch("no-mnist");
     fails_with(
-        &hf(&["train", "--preset", "mnist", "--data-dir", "/nonexistent", "--out", out.to_str().unwrap()]),
+        &hf(&[
+            "train",
+            "--preset",
+            "mnist",
+            "--data-dir",
+            "/nonexistent",
+            "--out",
+            out.to_str().unwrap(),
+        ]),
         "hf downloads nothing",
     );
     assert!(!out.exists());
@@ -553,7 +573,10 @@ fn error_paths_exit_non_zero_with_a_message_and_write_nothing() {
         ("nonsense", "expected path.to.key=value"),
         ("hf.max_iterations=0", "hf.max_iterations"),
     ] {
-        fails_with(&hf(&["train", "--preset", "tiny", "--set", set, "--print-config"]), needle);
+        fails_with(
+            &hf(&["train", "--preset", "tiny", "--set", set, "--print-config"]),
+            needle,
+        );
     }
     std::fs::write(&bad, "{ not json").unwrap();
     fails_with(

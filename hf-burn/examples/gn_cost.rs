@@ -12,11 +12,6 @@
 //! cargo run --release -p hf-burn --example gn_cost -- [--repeats 5] [--batch 1000] [--out gn_cost.json]
 //! ```
 
-// A counting global allocator needs `unsafe impl GlobalAlloc`; it only forwards to `System`.
-#![allow(unsafe_code)]
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use burn::backend::{Flex, NdArray};
@@ -30,35 +25,8 @@ use hf_burn::{
 use hf_core::CurvatureOperator;
 
 /// Counts live heap bytes and their peak, so each measurement can report its own peak.
-struct PeakAlloc;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for PeakAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(live, Ordering::Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
-
 #[global_allocator]
-static ALLOC: PeakAlloc = PeakAlloc;
-
-fn reset_peak() -> usize {
-    let live = LIVE.load(Ordering::Relaxed);
-    PEAK.store(live, Ordering::Relaxed);
-    live
-}
+static ALLOCATOR: hf_burn::peak_alloc::PeakAlloc = hf_burn::peak_alloc::PeakAlloc;
 
 /// Dense layers as raw parameters (matmul + bias: differentiable twice).
 #[derive(Module, Debug)]
@@ -110,7 +78,7 @@ struct Stats {
 
 fn measure(repeats: usize, mut f: impl FnMut()) -> Stats {
     f(); // warm-up
-    let base = reset_peak();
+    let base = hf_burn::peak_alloc::reset();
     let mut times: Vec<f64> = (0..repeats)
         .map(|_| {
             let t = Instant::now();
@@ -118,7 +86,7 @@ fn measure(repeats: usize, mut f: impl FnMut()) -> Stats {
             t.elapsed().as_secs_f64()
         })
         .collect();
-    let peak = PEAK.load(Ordering::Relaxed).saturating_sub(base);
+    let peak = hf_burn::peak_alloc::peak_above(base);
     times.sort_by(f64::total_cmp);
     Stats {
         median_s: times[times.len() / 2],

@@ -39,6 +39,7 @@ pub mod loss;
 pub mod network;
 pub mod nn;
 pub mod params;
+pub mod peak_alloc;
 pub mod problem;
 pub mod squared_gradients;
 pub mod taps;

@@ -14,7 +14,6 @@ use hf_core::{CgConfig, ConjugateGradient, CurvatureOperator, ProgressRule, Quad
 use hf_models::{AutoencoderSpec, SplitMix64, Task, TaskSpec};
 
 use crate::error::Result;
-use crate::peak_alloc;
 
 /// The models measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -81,14 +80,14 @@ pub struct MicroResult {
 
 fn measure(repeats: usize, batch: usize, mut f: impl FnMut() -> Result<()>) -> Result<Timing> {
     f()?; // warm-up (and shader compilation on GPU backends)
-    let base = peak_alloc::reset();
+    let base = hf_burn::peak_alloc::reset();
     let mut times = Vec::with_capacity(repeats);
     for _ in 0..repeats {
         let t = Instant::now();
         f()?;
         times.push(t.elapsed().as_secs_f64());
     }
-    let peak = peak_alloc::peak_above(base);
+    let peak = hf_burn::peak_alloc::peak_above(base);
     times.sort_by(f64::total_cmp);
     let n = times.len();
     let median = if n % 2 == 1 {

@@ -342,3 +342,41 @@ impl<B: Backend> TrainingObserver<B> for MetricsWriter {
         Ok(Control::Continue)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_held_out_column_is_named_after_its_measure() {
+        assert_eq!(held_out_column(Some("zero-one loss")), "held_out_zero_one_loss");
+        assert_eq!(
+            held_out_column(Some("  Reconstruction  Error ")),
+            "held_out_reconstruction_error"
+        );
+        assert_eq!(held_out_column(Some("mse")), "held_out_mse");
+        assert_eq!(held_out_column(None), "held_out");
+    }
+
+    #[test]
+    fn a_torn_last_row_is_dropped_and_a_damaged_one_refused() {
+        let dir = std::env::temp_dir().join(format!("hf-metrics-torn-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let header = metrics_header(Some("mse")).join(",");
+        let row =
+            |i: usize| format!("{i},0.5,2,1,0.25,3,1,1,,0.8,4,max_iterations,4,4,1,0.1,accepted,0.1,0,0.2,0,0.1,0.1");
+        let path = dir.join(METRICS_CSV);
+        std::fs::write(&path, format!("{header}\n{}\n{}\n3,0.5,2", row(1), row(2))).unwrap();
+        let (column, rows) = read_metrics(&path).unwrap();
+        assert_eq!(column, "held_out_mse");
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[1].iteration.iteration, 2);
+        assert_eq!(rows[0].held_out, Some(0.25));
+        assert_eq!(rows[0].iteration.radius, None);
+
+        std::fs::write(&path, format!("{header}\n{}\n3,0.5,2\n{}\n", row(1), row(4))).unwrap();
+        assert!(matches!(read_metrics(&path), Err(Error::Metrics { ref reason, .. }) if reason.contains("row 2")));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,5 +1,19 @@
 //! Peak host memory: a global allocator that counts live bytes and their high-water
-//! mark, so a benchmark can report the peak of each measurement.
+//! mark, so a benchmark can report the peak of each measurement. A program opts in:
+//!
+//! ```
+//! #[global_allocator]
+//! static ALLOCATOR: hf_burn::peak_alloc::PeakAlloc = hf_burn::peak_alloc::PeakAlloc;
+//!
+//! fn main() {
+//!     let base = hf_burn::peak_alloc::reset();
+//!     let work = vec![1u8; 1 << 20]; // the measured work
+//!     drop(work);
+//!     assert!(hf_burn::peak_alloc::peak_above(base) >= 1 << 20);
+//! }
+//! ```
+//!
+//! Without the `#[global_allocator]` line the counters stay at zero.
 // `GlobalAlloc` can only be implemented unsafely; this one only forwards to `System`.
 #![allow(unsafe_code)]
 

@@ -87,134 +87,180 @@ pub const MNIST_HINT: &str = "the mnist preset trains on MNIST itself: put train
 /// Default sequence length `T` of the RNN tasks (the papers' smallest).
 pub const DEFAULT_SEQ_LEN: usize = 100;
 
-impl Preset {
-    /// The experiment, with data read from `data_dir` where it needs files.
-    pub fn experiment(self, data_dir: Option<PathBuf>, seq_len: usize) -> Result<Experiment, hf_models::DataError> {
-        let fashion_dir = || {
-            data_dir
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(hf_models::idx::DEBIAN_FASHION_MNIST))
-        };
-        let task = |t: Task| TaskSpec::new(t, seq_len).map(Experiment::Rnn);
-        Ok(match self {
-            Preset::CurvesSmall => Experiment::Autoencoder(
-                AutoencoderSpec {
-                    encoder: vec![784, 200, 50, 10],
-                    output: hf_models::AutoencoderOutput::Logistic,
-                },
-                ImageSource::Curves {
-                    train: 5000,
-                    held_out: 1000,
-                },
-            ),
-            Preset::Tiny => Experiment::Autoencoder(
-                AutoencoderSpec {
-                    encoder: vec![784, 16, 4],
-                    output: hf_models::AutoencoderOutput::Logistic,
-                },
-                ImageSource::Curves {
-                    train: 96,
-                    held_out: 32,
-                },
-            ),
-            Preset::Curves => Experiment::Autoencoder(
-                AutoencoderSpec::curves(),
-                ImageSource::Curves {
-                    train: 20_000,
-                    held_out: 10_000,
-                },
-            ),
-            Preset::Mnist => Experiment::Autoencoder(
-                AutoencoderSpec::mnist(),
-                ImageSource::Mnist(data_dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_MNIST_DIR))),
-            ),
-            Preset::FashionMnist => {
-                Experiment::Autoencoder(AutoencoderSpec::mnist(), ImageSource::Mnist(fashion_dir()))
-            }
-            Preset::Faces => Experiment::Autoencoder(
-                AutoencoderSpec::faces(),
-                ImageSource::Faces(data_dir.clone().unwrap_or_else(|| PathBuf::from("data/faces"))),
-            ),
-            Preset::Classifier => Experiment::Classifier(ClassifierSpec::mnist(), fashion_dir()),
-            Preset::Addition => task(Task::Addition)?,
-            Preset::Multiplication => task(Task::Multiplication)?,
-            Preset::Xor => task(Task::Xor)?,
-            Preset::TemporalOrder2 => task(Task::TemporalOrder2)?,
-            Preset::TemporalOrder3 => task(Task::TemporalOrder3)?,
-            Preset::RandomPermutation => task(Task::RandomPermutation)?,
-            Preset::Memorization5 => task(Task::Memorization5Bit)?,
-            Preset::Memorization20 => task(Task::Memorization20Bit)?,
-        })
-    }
+/// What a preset's experiment is built from besides the preset itself.
+pub struct Inputs {
+    /// `--data-dir`, if given.
+    pub data_dir: Option<PathBuf>,
+    /// The RNN tasks' minimum length `T`.
+    pub seq_len: usize,
+}
 
-    /// The preset's default settings.
-    pub fn defaults(self) -> RunConfig {
-        let hf = |initial_damping: f64, cg_max: usize| HfConfig {
+/// One row of the preset table: the default settings and how to build the experiment.
+struct Row {
+    defaults: RunConfig,
+    experiment: fn(&Inputs) -> Result<Experiment, hf_models::DataError>,
+}
+
+/// Settings shared by the presets, overridden per row.
+fn base(
+    max_iterations: usize,
+    batches: BatchSizes,
+    initial_damping: f64,
+    cg_max: usize,
+    problem: ProblemConfig,
+) -> RunConfig {
+    RunConfig {
+        trainer: TrainerConfig {
+            checkpoint_every: 10,
+            ..Default::default()
+        },
+        batches,
+        hf: HfConfig {
+            max_iterations,
             initial_damping,
             cg: CgConfig {
                 max_iterations: cg_max,
                 ..Default::default()
             },
             ..Default::default()
-        };
-        let base = |max_iterations, batches: BatchSizes, hf: HfConfig, problem: ProblemConfig| RunConfig {
-            trainer: TrainerConfig {
-                checkpoint_every: 10,
-                ..Default::default()
-            },
-            batches,
-            hf: HfConfig { max_iterations, ..hf },
-            problem,
-            adam: AdamSettings::default(),
-            sgd: SgdSettings::default(),
-        };
-        let ff_problem = ProblemConfig {
-            curvature: CurvatureKind::GaussNewton,
-            structural_damping: None,
-            // Squared gradients of a fresh random 1000 cases of the gradient batch each
-            // iteration (the whole batch when it is smaller), in one pass: about 5% of a
-            // full-batch gradient on CURVES' 20000 cases.
-            diagonal: DiagonalEstimator::SquaredGradients { max_cases: 1000 },
-        };
-        // RNNs: structural damping on, Martens' diagonal preconditioner off (the papers
-        // found it does not help RNNs, and it costs a through-time backward pass per case).
-        let rnn_problem = ProblemConfig {
-            structural_damping: Some(0.03),
-            diagonal: DiagonalEstimator::None,
-            ..ff_problem
-        };
-        let sizes = |gradient, curvature| BatchSizes { gradient, curvature };
+        },
+        problem,
+        adam: AdamSettings::default(),
+        sgd: SgdSettings::default(),
+    }
+}
+
+/// Feed-forward networks: Gauss-Newton with Martens' squared-gradient diagonal of a
+/// fresh random 1000 cases of the gradient batch each iteration (the whole batch when
+/// it is smaller), in one pass: about 5% of a full-batch gradient on CURVES' 20000 cases.
+const FEED_FORWARD: ProblemConfig = ProblemConfig {
+    curvature: CurvatureKind::GaussNewton,
+    structural_damping: None,
+    diagonal: DiagonalEstimator::SquaredGradients { max_cases: 1000 },
+};
+
+/// RNNs: structural damping on, Martens' diagonal preconditioner off (the papers found
+/// it does not help RNNs, and it costs a through-time backward pass per case).
+const RECURRENT: ProblemConfig = ProblemConfig {
+    curvature: CurvatureKind::GaussNewton,
+    structural_damping: Some(0.03),
+    diagonal: DiagonalEstimator::None,
+};
+
+fn sizes(gradient: usize, curvature: usize) -> BatchSizes {
+    BatchSizes { gradient, curvature }
+}
+
+/// The RNN tasks' settings. λ₀ = 1: with the objective and the curvature averaged over
+/// output rows, Sutskever's 0.01 × outputs left ρ < 0 for the first eight iterations on
+/// addition at T = 50 (λ then needs many ×3/2 rises to become useful), while λ₀ = 1
+/// gave ρ ≈ 1 from the first iteration (docs/RESULTS.md). 1000 fresh sequences per
+/// iteration for the gradient, a tenth of them for the curvature.
+fn rnn_task() -> RunConfig {
+    let mut cfg = base(200, sizes(1000, 100), 1.0, 300, RECURRENT);
+    cfg.hf.preconditioner = PreconditionerKind::Identity;
+    cfg
+}
+
+fn autoencoder(encoder: &[usize], source: ImageSource) -> Experiment {
+    Experiment::Autoencoder(
+        AutoencoderSpec {
+            encoder: encoder.to_vec(),
+            output: hf_models::AutoencoderOutput::Logistic,
+        },
+        source,
+    )
+}
+
+fn fashion_dir(inputs: &Inputs) -> PathBuf {
+    inputs
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(hf_models::idx::DEBIAN_FASHION_MNIST))
+}
+
+fn task(t: Task, inputs: &Inputs) -> Result<Experiment, hf_models::DataError> {
+    TaskSpec::new(t, inputs.seq_len).map(Experiment::Rnn)
+}
+
+impl Preset {
+    /// The preset table: each preset's network, data and settings in one place (a new
+    /// preset is a variant above and a row here).
+    fn row(self) -> Row {
+        let row = |defaults, experiment| Row { defaults, experiment };
+        let martens = || base(200, sizes(0, 5000), 45.0, 250, FEED_FORWARD);
         match self {
-            Preset::Tiny => RunConfig {
-                trainer: TrainerConfig {
-                    checkpoint_every: 2,
-                    ..Default::default()
-                },
-                problem: ProblemConfig {
-                    diagonal: DiagonalEstimator::SquaredGradients { max_cases: 8 },
-                    ..ff_problem
-                },
-                ..base(4, sizes(0, 32), hf(1.0, 20), ff_problem)
-            },
-            Preset::CurvesSmall => base(30, sizes(0, 1000), hf(1.0, 60), ff_problem),
-            Preset::Curves | Preset::Mnist | Preset::FashionMnist | Preset::Faces => {
-                base(200, sizes(0, 5000), hf(45.0, 250), ff_problem)
-            }
-            Preset::Classifier => base(100, sizes(0, 5000), hf(1.0, 100), ff_problem),
-            _ => {
-                // λ₀ = 1: with the objective and the curvature averaged over output rows,
-                // Sutskever's 0.01 × outputs left ρ < 0 for the first eight iterations on
-                // addition at T = 50 (λ then needs many ×3/2 rises to become useful),
-                // while λ₀ = 1 gave ρ ≈ 1 from the first iteration (docs/RESULTS.md).
-                let hf = HfConfig {
-                    preconditioner: PreconditionerKind::Identity,
-                    ..hf(1.0, 300)
+            Preset::CurvesSmall => row(base(30, sizes(0, 1000), 1.0, 60, FEED_FORWARD), |_| {
+                let source = ImageSource::Curves {
+                    train: 5000,
+                    held_out: 1000,
                 };
-                // 1000 fresh sequences per iteration for the gradient, a tenth of them
-                // for the curvature.
-                base(200, sizes(1000, 100), hf, rnn_problem)
+                Ok(autoencoder(&[784, 200, 50, 10], source))
+            }),
+            Preset::Tiny => {
+                let mut cfg = base(4, sizes(0, 32), 1.0, 20, FEED_FORWARD);
+                cfg.trainer.checkpoint_every = 2;
+                cfg.problem.diagonal = DiagonalEstimator::SquaredGradients { max_cases: 8 };
+                row(cfg, |_| {
+                    Ok(autoencoder(
+                        &[784, 16, 4],
+                        ImageSource::Curves {
+                            train: 96,
+                            held_out: 32,
+                        },
+                    ))
+                })
             }
+            Preset::Curves => row(martens(), |_| {
+                let source = ImageSource::Curves {
+                    train: 20_000,
+                    held_out: 10_000,
+                };
+                Ok(Experiment::Autoencoder(AutoencoderSpec::curves(), source))
+            }),
+            Preset::Mnist => row(martens(), |inputs| {
+                let dir = inputs
+                    .data_dir
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from(DEFAULT_MNIST_DIR));
+                Ok(Experiment::Autoencoder(
+                    AutoencoderSpec::mnist(),
+                    ImageSource::Mnist(dir),
+                ))
+            }),
+            Preset::FashionMnist => row(martens(), |inputs| {
+                let source = ImageSource::Mnist(fashion_dir(inputs));
+                Ok(Experiment::Autoencoder(AutoencoderSpec::mnist(), source))
+            }),
+            Preset::Faces => row(martens(), |inputs| {
+                let dir = inputs.data_dir.clone().unwrap_or_else(|| PathBuf::from("data/faces"));
+                Ok(Experiment::Autoencoder(
+                    AutoencoderSpec::faces(),
+                    ImageSource::Faces(dir),
+                ))
+            }),
+            Preset::Classifier => row(base(100, sizes(0, 5000), 1.0, 100, FEED_FORWARD), |inputs| {
+                Ok(Experiment::Classifier(ClassifierSpec::mnist(), fashion_dir(inputs)))
+            }),
+            Preset::Addition => row(rnn_task(), |i| task(Task::Addition, i)),
+            Preset::Multiplication => row(rnn_task(), |i| task(Task::Multiplication, i)),
+            Preset::Xor => row(rnn_task(), |i| task(Task::Xor, i)),
+            Preset::TemporalOrder2 => row(rnn_task(), |i| task(Task::TemporalOrder2, i)),
+            Preset::TemporalOrder3 => row(rnn_task(), |i| task(Task::TemporalOrder3, i)),
+            Preset::RandomPermutation => row(rnn_task(), |i| task(Task::RandomPermutation, i)),
+            Preset::Memorization5 => row(rnn_task(), |i| task(Task::Memorization5Bit, i)),
+            Preset::Memorization20 => row(rnn_task(), |i| task(Task::Memorization20Bit, i)),
         }
+    }
+
+    /// The experiment, with data read from `data_dir` where it needs files.
+    pub fn experiment(self, data_dir: Option<PathBuf>, seq_len: usize) -> Result<Experiment, hf_models::DataError> {
+        (self.row().experiment)(&Inputs { data_dir, seq_len })
+    }
+
+    /// The preset's default settings.
+    pub fn defaults(self) -> RunConfig {
+        self.row().defaults
     }
 }
 
@@ -232,6 +278,20 @@ mod tests {
         Preset::Memorization5,
         Preset::Memorization20,
     ];
+
+    #[test]
+    fn every_row_of_the_table_builds_and_validates() {
+        for &p in Preset::value_variants() {
+            p.defaults().validate().unwrap();
+            p.experiment(None, DEFAULT_SEQ_LEN).unwrap();
+        }
+        assert_eq!(Preset::Tiny.defaults().trainer.checkpoint_every, 2);
+        assert_eq!(Preset::Mnist.defaults(), Preset::FashionMnist.defaults());
+        match Preset::Mnist.experiment(None, DEFAULT_SEQ_LEN).unwrap() {
+            Experiment::Autoencoder(_, ImageSource::Mnist(dir)) => assert_eq!(dir, PathBuf::from(DEFAULT_MNIST_DIR)),
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn rnn_presets_use_structural_damping_without_the_diagonal_preconditioner() {

@@ -434,6 +434,56 @@ fn a_damaged_checkpoint_is_refused() {
     ok(&resume());
 }
 
+/// Writes an IDX file of unsigned bytes with dimensions `dims`.
+fn idx(path: &Path, dims: &[u32], fill: impl Fn(usize) -> u8) {
+    let mut bytes = vec![0u8, 0, 8, dims.len() as u8];
+    for d in dims {
+        bytes.extend_from_slice(&d.to_be_bytes());
+    }
+    let n: u32 = dims.iter().product();
+    bytes.extend((0..n as usize).map(fill));
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// The mnist preset reads the IDX files it is given (never Fashion-MNIST in their
+/// place), and summary.json names the data set and hashes its files.
+#[test]
+fn the_mnist_preset_records_its_data_set_and_hash() {
+    let data = scratch("mnist-data");
+    std::fs::create_dir_all(&data).unwrap();
+    for (prefix, n) in [("train", 24u32), ("t10k", 8)] {
+        idx(&data.join(format!("{prefix}-images-idx3-ubyte")), &[n, 28, 28], |i| {
+            (i * 37 % 251) as u8
+        });
+        idx(&data.join(format!("{prefix}-labels-idx1-ubyte")), &[n], |i| {
+            (i % 10) as u8
+        });
+    }
+    let out = scratch("mnist-run");
+    ok(&hf(&[
+        "train",
+        "--preset",
+        "mnist",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--quiet",
+        "--iterations",
+        "1",
+        "--set",
+        "batches.curvature=8",
+        "--set",
+        "hf.cg.max_iterations=2",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let s = summary(&out);
+    assert_eq!(s["data"]["name"], "mnist");
+    assert_eq!(s["data"]["files"].as_array().unwrap().len(), 4);
+    let hash = s["data"]["hash"].as_str().unwrap();
+    assert_eq!(hash.len(), 16, "{hash}");
+    assert_eq!(s["iterations"], 1);
+}
+
 #[test]
 fn adam_and_sgd_train_the_same_preset() {
     for optimizer in ["adam", "sgd"] {

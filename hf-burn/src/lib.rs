@@ -60,4 +60,5 @@ pub use network::{Network, Outputs};
 pub use params::{flatten, load, ParamLayout};
 pub use problem::{BatchSource, BurnProblem, FixedBatches, ProblemConfig};
 pub use taps::AffineTaps;
+pub use train::{Trainer, TrainerConfig, TrainingObserver};
 pub use vector::ParamVector;

@@ -554,36 +554,24 @@ fn error_paths_exit_non_zero_with_a_message_and_write_nothing() {
         assert!(!out.exists());
     }
 
-    let out = scratch("missing");
-    fails_with(
-        &hf(&[
-            "train",
-            "--preset",
-            "classifier",
-            "--data-dir",
-            "/nonexistent",
-            "--out",
-            out.to_str().unwrap(),
-        ]),
-        "data set not found",
-    );
-    assert!(!out.exists(), "nothing written for a failed start");
-
-    // MNIST is its own preset and says where to get it; Fashion-MNIST has its own.
-    let out = scratch("no-mnist");
-    fails_with(
-        &hf(&[
-            "train",
-            "--preset",
-            "mnist",
-            "--data-dir",
-            "/nonexistent",
-            "--out",
-            out.to_str().unwrap(),
-        ]),
-        "hf downloads nothing",
-    );
-    assert!(!out.exists());
+    // A missing data set: said so, nothing written. MNIST is its own preset and says
+    // where to get it (Fashion-MNIST is another).
+    for (preset, needle) in [("classifier", "data set not found"), ("mnist", "hf downloads nothing")] {
+        let out = scratch(&format!("missing-{preset}"));
+        fails_with(
+            &hf(&[
+                "train",
+                "--preset",
+                preset,
+                "--data-dir",
+                "/nonexistent",
+                "--out",
+                out.to_str().unwrap(),
+            ]),
+            needle,
+        );
+        assert!(!out.exists(), "nothing written for a failed start");
+    }
 
     let corrupt = scratch("corrupt");
     std::fs::create_dir_all(&corrupt).unwrap();

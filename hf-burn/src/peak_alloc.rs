@@ -8,6 +8,7 @@
 //! fn main() {
 //!     let base = hf_burn::peak_alloc::reset();
 //!     let work = vec![1u8; 1 << 20]; // the measured work
+//!     assert!(hf_burn::peak_alloc::live() >= base + (1 << 20));
 //!     drop(work);
 //!     assert!(hf_burn::peak_alloc::peak_above(base) >= 1 << 20);
 //! }
@@ -42,6 +43,11 @@ unsafe impl GlobalAlloc for PeakAlloc {
         unsafe { System.dealloc(ptr, layout) };
         LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
     }
+}
+
+/// The bytes live now.
+pub fn live() -> usize {
+    LIVE.load(Ordering::Relaxed)
 }
 
 /// Starts a new peak window; returns the bytes live now.

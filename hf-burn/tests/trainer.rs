@@ -239,6 +239,21 @@ fn a_burn_model_trains_with_metrics_and_a_checkpoint_that_burn_loads() {
         .iter::<f64>()
         .collect();
     assert!(c.iter().zip(&a).all(|(c, a)| (c - a).abs() < 1e-5));
+
+    // Resumed at the end and run again (no iteration left): the checkpoint of the same
+    // iteration is replaced safely, and a stale half-written one is cleared.
+    std::fs::create_dir_all(dir.join("checkpoints/.tmp-000000016")).unwrap();
+    let mut again = trainer(15, TrainerConfig::default()).checkpoints(&dir, serde_json::json!({"run": "test"}));
+    let (mut resumed, _) = again.resume(&dir, &device).unwrap();
+    assert_eq!(again.run(&mut resumed).unwrap().iterations, 0);
+    assert_eq!(checkpoint_names(&dir), ["000000010", "000000015"]);
+    assert_eq!(
+        checkpoint::load(&dir.join("checkpoints/000000015"))
+            .unwrap()
+            .state
+            .theta,
+        state.theta.to_vec()
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -117,10 +117,21 @@ fn list(root: &Path) -> Result<Vec<(usize, PathBuf)>> {
         return Ok(Vec::new());
     }
     let mut found = Vec::new();
+    let mut set_aside = Vec::new();
     for entry in std::fs::read_dir(root).map_err(io("read", root))? {
         let entry = entry.map_err(io("read", root))?;
-        if let Some(i) = entry.file_name().to_str().and_then(|n| n.parse::<usize>().ok()) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Ok(i) = name.parse::<usize>() {
             found.push((i, entry.path()));
+        } else if let Some(Ok(i)) = name.strip_prefix(".old-").map(str::parse::<usize>) {
+            set_aside.push((i, entry.path()));
+        }
+    }
+    // A checkpoint moved aside while being replaced counts if its replacement never
+    // arrived (an interruption between the two renames in `save`).
+    for (i, path) in set_aside {
+        if !found.iter().any(|(j, _)| *j == i) {
+            found.push((i, path));
         }
     }
     found.sort();
@@ -163,8 +174,14 @@ pub fn save<B: Backend, N: Network<D>, const D: usize>(
             "the state holds a NaN or an infinity; a checkpoint is never written from one".into(),
         ));
     }
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(io("remove", &tmp))?;
+    // Half-written checkpoints of an interrupted writer go first.
+    if root.exists() {
+        for entry in std::fs::read_dir(root).map_err(io("read", root))? {
+            let entry = entry.map_err(io("read", root))?;
+            if entry.file_name().to_string_lossy().starts_with(".tmp-") {
+                std::fs::remove_dir_all(entry.path()).map_err(io("remove", &entry.path()))?;
+            }
+        }
     }
     std::fs::create_dir_all(&tmp).map_err(io("create", &tmp))?;
 
@@ -207,10 +224,19 @@ pub fn save<B: Backend, N: Network<D>, const D: usize>(
             .map_err(io("sync", f))?;
     }
 
+    // Replacing a checkpoint of the same iteration (a resumed run that ends where it
+    // started): the old one is moved aside first, so one complete copy always exists.
+    let old = root.join(format!(".old-{:09}", state.iteration));
     if final_dir.exists() {
-        std::fs::remove_dir_all(&final_dir).map_err(io("remove", &final_dir))?;
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(io("remove", &old))?;
+        }
+        std::fs::rename(&final_dir, &old).map_err(io("rename", &final_dir))?;
     }
     std::fs::rename(&tmp, &final_dir).map_err(io("rename", &tmp))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(io("remove", &old))?;
+    }
     let all = list(root)?;
     for (_, old) in all.iter().take(all.len().saturating_sub(keep.max(1))) {
         std::fs::remove_dir_all(old).map_err(io("remove", old))?;
@@ -311,4 +337,24 @@ pub fn load(dir: &Path) -> Result<Checkpoint> {
         },
         run: meta.run,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checkpoint_set_aside_counts_until_its_replacement_arrives() {
+        let root = std::env::temp_dir().join(format!("hf-ckpt-list-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for name in ["000000005", ".old-000000007", ".tmp-000000008", "notes"] {
+            std::fs::create_dir_all(root.join(name)).unwrap();
+        }
+        assert_eq!(latest(&root).unwrap(), Some(root.join(".old-000000007")));
+        std::fs::create_dir_all(root.join("000000007")).unwrap();
+        assert_eq!(latest(&root).unwrap(), Some(root.join("000000007")));
+        let iterations: Vec<usize> = list(&root).unwrap().into_iter().map(|(i, _)| i).collect();
+        assert_eq!(iterations, [5, 7]);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }

@@ -316,6 +316,8 @@ fn train(args: TrainArgs) -> Result<()> {
         }
         _ => None,
     };
+    let mut identity = identity;
+    identity.check_data(&out, data.as_ref().map(|d| d.hash.as_str()), args.resume.is_some())?;
     bench::available(identity.backend).map_err(CliError::Unsupported)?;
     prepare_output(&out)?;
     identity.save(&out)?;

@@ -132,12 +132,14 @@ pub struct DataInfo {
 impl DataInfo {
     /// Hashes the IDX files (`*-ubyte`, `*-ubyte.gz`) in `dir`, read by `preset`.
     pub fn of_idx_dir(preset: crate::preset::Preset, dir: &Path) -> Result<Self> {
-        let io = |source| CliError::Output {
-            path: dir.to_path_buf(),
-            source,
+        let unreadable = |path: &Path, e: std::io::Error| {
+            CliError::Data(hf_models::DataError::Missing {
+                path: path.to_path_buf(),
+                hint: format!("cannot read it ({e}); pass the directory of the data set's IDX files with --data-dir"),
+            })
         };
         let mut names: Vec<String> = std::fs::read_dir(dir)
-            .map_err(io)?
+            .map_err(|e| unreadable(dir, e))?
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .filter(|n| n.ends_with("-ubyte") || n.ends_with("-ubyte.gz"))
@@ -146,7 +148,7 @@ impl DataInfo {
         let mut files = Vec::new();
         let mut all = Vec::new();
         for n in names {
-            let bytes = std::fs::read(dir.join(&n)).map_err(io)?;
+            let bytes = std::fs::read(dir.join(&n)).map_err(|e| unreadable(&dir.join(&n), e))?;
             let h = hf_burn::train::checkpoint::fnv1a(&bytes);
             all.extend_from_slice(&h.to_le_bytes());
             files.push((n, format!("{h:016x}")));

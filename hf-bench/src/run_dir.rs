@@ -38,6 +38,10 @@ pub struct RunIdentity {
     pub seq_len: usize,
     /// The IDX data directory given (`None`: the preset's default source).
     pub data_dir: Option<PathBuf>,
+    /// The hash of the data files the run started on (presets that read files), so
+    /// that a resume on other files is refused.
+    #[serde(default)]
+    pub data_hash: Option<String>,
 }
 
 /// The identity flags of `hf train`, each `None` when not given.
@@ -77,6 +81,7 @@ impl RunIdentity {
             seed: flags.seed.unwrap_or(1),
             seq_len: flags.seq_len.unwrap_or(default_seq_len),
             data_dir: flags.data_dir.clone(),
+            data_hash: None,
         }
     }
 
@@ -123,6 +128,24 @@ impl RunIdentity {
             return conflict("--data-dir", d.display().to_string(), had);
         }
         Ok(saved)
+    }
+
+    /// Records the hash of the data read now; on a resumed run (`saved` true), refuses
+    /// data whose hash differs from the one the run started on.
+    pub fn check_data(&mut self, dir: &Path, hash: Option<&str>, resumed: bool) -> Result<()> {
+        if let (true, Some(saved), Some(now)) = (resumed, self.data_hash.as_deref(), hash) {
+            if saved != now {
+                return Err(CliError::Resume {
+                    dir: dir.to_path_buf(),
+                    reason: format!(
+                        "the data files changed since the run started (hash {saved}, now {now}): resume on the \
+                         same data, or start a new run"
+                    ),
+                });
+            }
+        }
+        self.data_hash = hash.map(str::to_string);
+        Ok(())
     }
 
     /// Writes `dir/run.json`.

@@ -479,9 +479,35 @@ fn the_mnist_preset_records_its_data_set_and_hash() {
     let s = summary(&out);
     assert_eq!(s["data"]["name"], "mnist");
     assert_eq!(s["data"]["files"].as_array().unwrap().len(), 4);
-    let hash = s["data"]["hash"].as_str().unwrap();
-    assert_eq!(hash.len(), 16, "{hash}");
+    // The hash: FNV-1a of each file's FNV-1a hash in name order.
+    let fnv = hf_burn::train::checkpoint::fnv1a;
+    let mut names: Vec<_> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let each: Vec<u8> = names
+        .iter()
+        .flat_map(|n| fnv(&std::fs::read(data.join(n)).unwrap()).to_le_bytes())
+        .collect();
+    assert_eq!(s["data"]["hash"], format!("{:016x}", fnv(&each)));
     assert_eq!(s["iterations"], 1);
+
+    // Resuming on changed data is refused, and changes nothing.
+    idx(&data.join("t10k-labels-idx1-ubyte"), &[8], |i| (i % 3) as u8);
+    let before = snapshot(&out);
+    fails_with(
+        &hf(&[
+            "train",
+            "--quiet",
+            "--iterations",
+            "2",
+            "--resume",
+            out.to_str().unwrap(),
+        ]),
+        "data files changed",
+    );
+    assert_eq!(snapshot(&out), before);
 }
 
 #[test]

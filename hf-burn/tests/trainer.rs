@@ -241,8 +241,9 @@ fn a_burn_model_trains_with_metrics_and_a_checkpoint_that_burn_loads() {
     assert!(c.iter().zip(&a).all(|(c, a)| (c - a).abs() < 1e-5));
 
     // Resumed at the end and run again (no iteration left): the checkpoint of the same
-    // iteration is replaced safely, and a stale half-written one is cleared.
+    // iteration is replaced safely, and stale half-written or set-aside ones are cleared.
     std::fs::create_dir_all(dir.join("checkpoints/.tmp-000000016")).unwrap();
+    std::fs::create_dir_all(dir.join("checkpoints/.old-000000010")).unwrap();
     let mut again = trainer(15, TrainerConfig::default()).checkpoints(&dir, serde_json::json!({"run": "test"}));
     let (mut resumed, _) = again.resume(&dir, &device).unwrap();
     assert_eq!(again.run(&mut resumed).unwrap().iterations, 0);

@@ -86,16 +86,28 @@ impl Problem for MinibatchLeastSquares {
     }
 }
 
-/// A damping rule with memory: it multiplies λ by a factor that itself adapts.
-#[derive(Default)]
+/// A damping rule with memory: after a good step λ shrinks by a factor that itself
+/// halves each time (down to 0.1); a poor step doubles λ and resets the factor.
 struct Adaptive {
     factor: f64,
 }
 
+impl Default for Adaptive {
+    fn default() -> Self {
+        Self { factor: 0.9 }
+    }
+}
+
 impl DampingStrategy for Adaptive {
     fn update(&mut self, lambda: f64, rho: f64) -> f64 {
-        self.factor = if rho > 0.5 { 0.5 * self.factor.max(0.1) } else { 2.0 };
-        lambda * self.factor.max(0.3)
+        if rho > 0.5 {
+            let next = lambda * self.factor;
+            self.factor = (0.5 * self.factor).max(0.1);
+            next
+        } else {
+            self.factor = 0.9;
+            2.0 * lambda
+        }
     }
 
     fn state(&self) -> Vec<f64> {
@@ -170,12 +182,20 @@ fn a_resumed_state_continues_bit_identically() {
     restored.elapsed = uninterrupted.elapsed;
     assert_eq!(restored, uninterrupted);
 
-    // Without restoring the sampler and the plug-in, the trajectories part.
+    // Without restoring the sampler, or the plug-in alone, the trajectories part.
     let mut restored: HfState<Vec<f64>> = serde_json::from_str(&saved).unwrap();
     optimizer(12)
         .run(&mut MinibatchLeastSquares::new(), &mut restored, &mut ())
         .unwrap();
     assert_ne!(restored.theta, uninterrupted.theta);
+    let mut restored: HfState<Vec<f64>> = serde_json::from_str(&saved).unwrap();
+    let mut problem = MinibatchLeastSquares::new();
+    problem.restore_sampler(restored.sampler.unwrap()).unwrap();
+    optimizer(12).run(&mut problem, &mut restored, &mut ()).unwrap();
+    assert_ne!(
+        restored.damping, uninterrupted.damping,
+        "the damping plug-in's state matters"
+    );
 }
 
 #[test]

@@ -178,7 +178,10 @@ pub fn save<B: Backend, N: Network<D>, const D: usize>(
     if root.exists() {
         for entry in std::fs::read_dir(root).map_err(io("read", root))? {
             let entry = entry.map_err(io("read", root))?;
-            if entry.file_name().to_string_lossy().starts_with(".tmp-") {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            // A checkpoint set aside whose replacement did arrive is stale too.
+            let replaced = name.strip_prefix(".old-").is_some_and(|n| root.join(n).is_dir());
+            if name.starts_with(".tmp-") || replaced {
                 std::fs::remove_dir_all(entry.path()).map_err(io("remove", &entry.path()))?;
             }
         }
@@ -271,20 +274,24 @@ pub fn load(dir: &Path) -> Result<Checkpoint> {
              earlier checkpoint (delete this directory) or start afresh"
         )));
     }
-    let len = u64::from_le_bytes(body[8..16].try_into().expect("8 bytes")) as usize;
-    let json = body
-        .get(16..16 + len)
+    let len = usize::try_from(u64::from_le_bytes(body[8..16].try_into().expect("8 bytes"))).unwrap_or(usize::MAX);
+    let json = 16usize
+        .checked_add(len)
+        .and_then(|end| body.get(16..end))
         .ok_or_else(|| fail(format!("{STATE_FILE}: truncated metadata")))?;
     let meta: StateMeta =
         serde_json::from_slice(json).map_err(|e| fail(format!("{STATE_FILE}: corrupt metadata ({e})")))?;
     let vectors = &body[16 + len..];
-    let count = meta.parameters * if meta.has_warm_start { 2 } else { 1 };
-    if vectors.len() != 8 * count {
+    let count = meta
+        .parameters
+        .checked_mul(if meta.has_warm_start { 2 } else { 1 })
+        .and_then(|c| c.checked_mul(8));
+    if count != Some(vectors.len()) {
         return Err(fail(format!(
-            "{STATE_FILE} holds {} bytes of vectors, {} parameters need {}",
+            "{STATE_FILE} holds {} bytes of vectors, which {} parameters{} do not fill",
             vectors.len(),
             meta.parameters,
-            8 * count
+            if meta.has_warm_start { " and a warm start" } else { "" }
         )));
     }
     let values: Vec<f64> = vectors
@@ -302,12 +309,8 @@ pub fn load(dir: &Path) -> Result<Checkpoint> {
             values[k]
         )));
     }
-    if !(meta.damping.is_finite()
-        && meta.damping > 0.0
-        && meta.radius.is_finite()
-        && meta.elapsed_s.is_finite()
-        && meta.elapsed_s >= 0.0)
-    {
+    let elapsed = Duration::try_from_secs_f64(meta.elapsed_s).ok();
+    if !(meta.damping.is_finite() && meta.damping >= 0.0 && meta.radius.is_finite() && elapsed.is_some()) {
         return Err(fail(format!(
             "damping {}, radius {}, elapsed {} s: not a state a run saves, so the file is corrupt",
             meta.damping, meta.radius, meta.elapsed_s
@@ -331,7 +334,7 @@ pub fn load(dir: &Path) -> Result<Checkpoint> {
             iteration: meta.iteration,
             consecutive_failures: meta.consecutive_failures,
             curvature_products: meta.curvature_products,
-            elapsed: Duration::from_secs_f64(meta.elapsed_s),
+            elapsed: elapsed.unwrap_or_default(),
             sampler: meta.sampler,
             plugins: meta.plugins,
         },

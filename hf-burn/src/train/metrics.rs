@@ -201,19 +201,36 @@ impl MetricsWriter {
             let path = path.to_path_buf();
             move |source| Error::Io { action, path, source }
         };
-        // Rewrite both files with the kept rows, then append.
-        let mut csv = csv::Writer::from_writer(File::create(&csv_path).map_err(io("create", &csv_path))?);
-        let mut jsonl = File::create(&jsonl_path).map_err(io("create", &jsonl_path))?;
-        let write_err = |path: &Path, e: csv::Error| Error::Metrics {
-            path: path.to_path_buf(),
-            reason: format!("cannot write: {e}"),
+        // The kept rows are written to temporary files that replace the old ones only
+        // once complete: an interruption here loses nothing.
+        let mut csv_text = csv::Writer::from_writer(Vec::new());
+        let mut jsonl_text = String::new();
+        let encode = |e: csv::Error| Error::Metrics {
+            path: csv_path.clone(),
+            reason: format!("cannot encode a row: {e}"),
         };
-        csv.write_record(&header).map_err(|e| write_err(&csv_path, e))?;
+        csv_text.write_record(&header).map_err(encode)?;
         for r in &rows {
-            csv.write_record(csv_fields(r)).map_err(|e| write_err(&csv_path, e))?;
-            writeln!(jsonl, "{}", json_line(r, held_out)).map_err(io("write", &jsonl_path))?;
+            csv_text.write_record(csv_fields(r)).map_err(encode)?;
+            jsonl_text.push_str(&json_line(r, held_out));
+            jsonl_text.push('\n');
         }
-        csv.flush().map_err(io("write", &csv_path))?;
+        let csv_bytes = csv_text.into_inner().map_err(|e| Error::Metrics {
+            path: csv_path.clone(),
+            reason: format!("cannot encode the rows: {e}"),
+        })?;
+        replace_atomically(&csv_path, &csv_bytes)?;
+        replace_atomically(&jsonl_path, jsonl_text.as_bytes())?;
+        let append = |path: &Path| {
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(path)
+                .map_err(io("open", path))
+        };
+        let csv = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(append(&csv_path)?);
+        let jsonl = append(&jsonl_path)?;
         Ok(Self {
             csv_path,
             jsonl_path,
@@ -253,6 +270,22 @@ impl MetricsWriter {
     pub fn rows(&self) -> &[TrainingRecord] {
         &self.rows
     }
+}
+
+/// Writes `bytes` to `path` through a temporary file beside it and a rename.
+fn replace_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".tmp-{name}"));
+    let io = |action| {
+        let path = tmp.clone();
+        move |source| Error::Io { action, path, source }
+    };
+    let mut f = File::create(&tmp).map_err(io("create"))?;
+    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(io("write"))?;
+    std::fs::rename(&tmp, path).map_err(io("rename"))
 }
 
 /// The JSON line of a record: the iteration record's fields, the held-out value and

@@ -1,8 +1,6 @@
 //! What a run leaves in its output directory: the metrics file, the summary, and the
 //! atomic-write helper they share.
 
-use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -14,15 +12,16 @@ use crate::error::{CliError, Result};
 /// Writes `bytes` to `path` through a temporary file in the same directory and a
 /// rename, so a crash never leaves a half-written file behind.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = temp_path(path);
-    let io = |source| CliError::Output {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut f = File::create(&tmp).map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    hf_burn::train::replace_atomically(path, bytes).map_err(|e| match e {
+        hf_burn::Error::Io { source, .. } => CliError::Output {
+            path: path.to_path_buf(),
+            source,
+        },
+        other => CliError::Output {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(other.to_string()),
+        },
+    })
 }
 
 /// `dir/.name.tmp` beside `path`, keeping its extension last (image encoders read it).

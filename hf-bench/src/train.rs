@@ -193,7 +193,7 @@ where
     });
     let hf = HessianFree::<ParamVector<B>>::new(cfg.hf.clone())?;
     let mut trainer = Trainer::new(problem, hf, cfg.trainer.clone())?.held_out(label, held_out);
-    let state = if opts.resume {
+    let mut state = if opts.resume {
         let (state, saved) = trainer.resume(&opts.out, device)?;
         for key in ["preset", "optimizer", "seed"] {
             if saved[key] != identity[key] {
@@ -210,7 +210,6 @@ where
     } else {
         trainer.optimizer().init(initial)
     };
-    let mut state = state;
     let progress = Progress::new(cfg.hf.max_iterations, state.iteration, opts.verbosity);
     let mut trainer = trainer
         .metrics(&opts.out, state.iteration)?

@@ -272,8 +272,12 @@ impl MetricsWriter {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file beside it and a rename.
-fn replace_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes `bytes` to `path` through a temporary file beside it (`.tmp-<name>`, so the
+/// extension stays last) and a rename: an interruption never leaves half a file.
+///
+/// # Errors
+/// [`Error::Io`] naming the temporary file.
+pub fn replace_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

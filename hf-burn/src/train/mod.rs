@@ -14,5 +14,7 @@ pub mod metrics;
 mod trainer;
 
 pub use checkpoint::{Checkpoint, ModelRecorder};
-pub use metrics::{held_out_column, metrics_header, read_metrics, MetricsWriter, METRICS_CSV, METRICS_JSONL};
+pub use metrics::{
+    held_out_column, metrics_header, read_metrics, replace_atomically, MetricsWriter, METRICS_CSV, METRICS_JSONL,
+};
 pub use trainer::{Trainer, TrainerConfig, TrainingObserver, TrainingRecord, TrainingReport, TrainingStop};

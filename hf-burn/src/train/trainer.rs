@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::prelude::Backend;
-use hf_core::{BoxError, Control, HessianFree, HfState, IterationRecord, Observer, SolverIterationRecord, StopReason};
+use hf_core::{BoxError, Control, HessianFree, HfState, IterationRecord, Observer, StopReason};
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{self, CHECKPOINTS_DIR};
@@ -460,6 +460,4 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize, J: JvpStrategy>
         }
         Ok(control)
     }
-
-    fn on_solver_iteration(&mut self, _record: &SolverIterationRecord) {}
 }

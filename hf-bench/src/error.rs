@@ -1,4 +1,4 @@
-//! Errors of the `hf` program: each says what was wrong and what to do.
+//! Errors of the `hessfree` program: each says what was wrong and what to do.
 
 use std::path::PathBuf;
 

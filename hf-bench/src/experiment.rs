@@ -1,4 +1,4 @@
-//! `hf experiment rnn-tasks`: the pathological long-range-dependency study of Martens
+//! `hessfree experiment rnn-tasks`: the pathological long-range-dependency study of Martens
 //! & Sutskever (2011). For each task and minimum length `T`, HF (structural damping
 //! on) and Adam (a small learning-rate sweep) train the same 100-unit tanh RNN from
 //! the same initialization for the same wall-time budget; a run succeeds, and stops,

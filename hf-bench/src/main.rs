@@ -1,4 +1,4 @@
-//! `hf`: train the Hessian-free papers' networks with HF, Adam or SGD on a chosen
+//! `hessfree`: train the Hessian-free papers' networks with HF, Adam or SGD on a chosen
 //! burn backend, with progress, metrics, plots and checkpoints.
 
 mod bench;
@@ -23,12 +23,13 @@ use bench::BenchBackend;
 use error::{CliError, Result};
 use preset::{Preset, DEFAULT_SEQ_LEN};
 use progress::Verbosity;
+use settings::OptimizerKind;
 use settings::RunConfig;
-use train::{OptimizerKind, RunOptions};
+use train::RunOptions;
 
 /// Hessian-free optimization of deep and recurrent networks.
 #[derive(Parser, Debug)]
-#[command(name = "hf", version, about)]
+#[command(name = "hessfree", version, about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -144,7 +145,8 @@ struct TrainArgs {
     /// Seed of initialization and data [default: 1; with --resume, the run's].
     #[arg(long)]
     seed: Option<u64>,
-    /// Directory of IDX data (MNIST-format presets default to Debian's Fashion-MNIST).
+    /// Directory of IDX data [default: data/mnist for mnist, data/faces for faces, Debian's
+    /// Fashion-MNIST (/usr/share/datasets/fashion-mnist) for fashion-mnist and classifier].
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Where the run writes (default runs/PRESET-OPTIMIZER-BACKEND).

@@ -6,7 +6,9 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use crate::error::{CliError, Result};
-use crate::records::{temp_path, MetricsRow};
+use hf_burn::train::MetricsRow;
+
+use crate::records::temp_path;
 
 /// DejaVu Sans (Bitstream Vera licence, see `assets/DejaVuSans-LICENSE.txt`), embedded
 /// so plots render the same everywhere without system fonts.
@@ -49,8 +51,8 @@ pub fn training_curve(path: &Path, title: &str, label: &str, rows: &[MetricsRow]
         // tick is labelled (plotters labels log axes at powers of ten only).
         let logs: Vec<(f64, f64)> = rows
             .iter()
-            .filter(|r| r.train_objective > 0.0 && r.train_objective.is_finite())
-            .map(|r| (r.iteration as f64, r.train_objective.log10()))
+            .filter(|r| r.objective > 0.0 && r.objective.is_finite())
+            .map(|r| (r.iteration as f64, r.objective.log10()))
             .collect();
         let (lo, hi) = range(logs.iter().map(|p| p.1)).unwrap_or((-3.0, 0.0));
         let pad = ((hi - lo) * 0.05).max(0.01);
@@ -72,9 +74,9 @@ pub fn training_curve(path: &Path, title: &str, label: &str, rows: &[MetricsRow]
             .draw_series(LineSeries::new(logs, &BLUE))
             .map_err(draw_err(path))?;
 
-        let held: Vec<&MetricsRow> = rows.iter().filter(|r| r.held_out_error.is_finite()).collect();
-        let t_max = rows.last().map_or(1.0, |r| r.wall_time_s).max(1e-3);
-        let (lo, hi) = range(held.iter().map(|r| r.held_out_error)).unwrap_or((0.0, 1.0));
+        let held: Vec<&MetricsRow> = rows.iter().filter(|r| r.held_out_or_nan().is_finite()).collect();
+        let t_max = rows.last().map_or(1.0, |r| r.elapsed_s).max(1e-3);
+        let (lo, hi) = range(held.iter().map(|r| r.held_out_or_nan())).unwrap_or((0.0, 1.0));
         let pad = ((hi - lo) * 0.05).max(1e-9);
         let mut chart = ChartBuilder::on(&right)
             .margin(15)
@@ -91,7 +93,7 @@ pub fn training_curve(path: &Path, title: &str, label: &str, rows: &[MetricsRow]
             .map_err(draw_err(path))?;
         chart
             .draw_series(LineSeries::new(
-                held.iter().map(|r| (r.wall_time_s, r.held_out_error)),
+                held.iter().map(|r| (r.elapsed_s, r.held_out_or_nan())),
                 &RED,
             ))
             .map_err(draw_err(path))?;

@@ -22,7 +22,7 @@ pub enum Preset {
     Tiny,
     /// Martens' CURVES autoencoder, 784-400-200-100-50-25-6 mirrored, 20 000 generated images.
     Curves,
-    /// Martens' MNIST autoencoder, 784-1000-500-250-30 mirrored, on MNIST: its IDX files in --data-dir (default data/mnist); hf downloads nothing.
+    /// Martens' MNIST autoencoder, 784-1000-500-250-30 mirrored, on MNIST: its IDX files in --data-dir (default data/mnist); hessfree downloads nothing.
     Mnist,
     /// The MNIST autoencoder on Fashion-MNIST (default: Debian's dataset-fashion-mnist files).
     FashionMnist,
@@ -81,7 +81,7 @@ pub const DEFAULT_MNIST_DIR: &str = "data/mnist";
 /// How to get MNIST, for the error when its files are missing.
 pub const MNIST_HINT: &str = "the mnist preset trains on MNIST itself: put train-images-idx3-ubyte.gz, \
      train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz (from \
-     https://yann.lecun.com/exdb/mnist/ or a mirror; hf downloads nothing) in data/mnist or pass their directory \
+     https://yann.lecun.com/exdb/mnist/ or a mirror; hessfree downloads nothing) in data/mnist or pass their directory \
      with --data-dir; for Fashion-MNIST (Debian's dataset-fashion-mnist) use --preset fashion-mnist";
 
 /// Default sequence length `T` of the RNN tasks (the papers' smallest).
@@ -267,6 +267,32 @@ impl Preset {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn set_overrides_one_setting_by_its_path() {
+        let cfg = Preset::Tiny.defaults();
+        let set = cfg
+            .clone()
+            .with_assignment("hf.cg.max_iterations=50")
+            .unwrap()
+            .with_assignment("hf.time_budget_s=12.5")
+            .unwrap()
+            .with_assignment("problem.curvature=empirical_fisher")
+            .unwrap();
+        assert_eq!(set.hf.cg.max_iterations, 50);
+        assert_eq!(set.hf.time_budget_s, Some(12.5));
+        assert_eq!(set.problem.curvature, hf_burn::CurvatureKind::EmpiricalFisher);
+        assert_eq!(set.hf.initial_damping, cfg.hf.initial_damping, "nothing else changes");
+
+        for (bad, needle) in [
+            ("hf.cg.max_iteration=5", "`hf.cg.max_iteration` is not a setting"),
+            ("hf.max_iterations=many", "--set hf.max_iterations=many"),
+            ("hf", "expected path.to.key=value"),
+        ] {
+            let e = cfg.clone().with_assignment(bad).unwrap_err().to_string();
+            assert!(e.contains(needle), "{bad}: {e}");
+        }
+    }
 
     const RNN_TASKS: [Preset; 8] = [
         Preset::Addition,

@@ -2,7 +2,7 @@
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::records::MetricsRow;
+use hf_burn::train::MetricsRow;
 
 /// How much the program says while it trains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,10 +41,14 @@ impl Progress {
     pub fn iteration(&self, row: &MetricsRow, held_out_label: &str) {
         let msg = format!(
             "f={:.4e} {held_out_label}={:.4e} λ={:.2e} ρ={:.2} cg={}",
-            row.train_objective, row.held_out_error, row.damping, row.rho, row.cg_iterations
+            row.objective,
+            row.held_out_or_nan(),
+            row.damping,
+            row.rho,
+            row.solver_iterations
         );
         if self.verbosity == Verbosity::Verbose {
-            println!("iter {:>5} t={:>8.1}s {msg}", row.iteration, row.wall_time_s);
+            println!("iter {:>5} t={:>8.1}s {msg}", row.iteration, row.elapsed_s);
         }
         self.bar.set_message(msg);
         self.bar.inc(1);

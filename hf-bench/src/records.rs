@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use hf_burn::train::TrainingRecord;
+use hf_burn::train::MetricsRow;
 
 use crate::error::{CliError, Result};
 
@@ -33,52 +33,12 @@ pub fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".tmp-{name}"))
 }
 
-/// What the plots, the progress line and the benchmarks read of a metrics row (the
-/// files themselves hold every field: [`hf_burn::train::MetricsWriter`]).
-#[derive(Debug, Clone, PartialEq)]
-pub struct MetricsRow {
-    /// Iteration (HF) or step (first-order), 1-based.
-    pub iteration: usize,
-    /// Seconds of training so far.
-    pub wall_time_s: f64,
-    /// Training objective on the gradient batch.
-    pub train_objective: f64,
-    /// The preset's held-out error (NaN when not evaluated this iteration).
-    pub held_out_error: f64,
-    /// Damping `λ` used (NaN for first-order optimizers).
-    pub damping: f64,
-    /// Reduction ratio `ρ` (NaN when not computed).
-    pub rho: f64,
-    /// CG iterations (0 for first-order optimizers).
-    pub cg_iterations: usize,
-    /// Curvature-vector products in this iteration.
-    pub curvature_products: usize,
-    /// Where the iteration's time went (HF only; zeros for first-order optimizers).
-    pub phases: hf_core::PhaseTimes,
-}
-
-impl From<&TrainingRecord> for MetricsRow {
-    fn from(r: &TrainingRecord) -> Self {
-        let i = &r.iteration;
-        Self {
-            iteration: i.iteration,
-            wall_time_s: i.elapsed.as_secs_f64(),
-            train_objective: i.objective,
-            held_out_error: r.held_out.unwrap_or(f64::NAN),
-            damping: i.damping,
-            rho: i.rho,
-            cg_iterations: i.solver_iterations,
-            curvature_products: i.curvature_products,
-            phases: i.phases,
-        }
-    }
-}
-
-/// The rows of `dir/metrics.csv` (none when it is missing or unreadable).
-pub fn read_metrics(dir: &Path) -> Vec<MetricsRow> {
-    hf_burn::train::read_metrics(&dir.join(hf_burn::train::METRICS_CSV))
-        .map(|(_, rows)| rows.iter().map(MetricsRow::from).collect())
-        .unwrap_or_default()
+/// The rows of `dir/metrics.csv`.
+///
+/// # Errors
+/// [`CliError::Burn`] when the file is missing, damaged or not a metrics file.
+pub fn read_metrics(dir: &Path) -> Result<Vec<MetricsRow>> {
+    Ok(hf_burn::train::read_metrics(&dir.join(hf_burn::train::METRICS_CSV))?.1)
 }
 
 /// `summary.json`: what the run did and reached.

@@ -10,7 +10,7 @@ use crate::bench::BenchBackend;
 use crate::error::{CliError, Result};
 use crate::preset::Preset;
 use crate::records::write_atomic;
-use crate::train::OptimizerKind;
+use crate::settings::OptimizerKind;
 
 /// The files (and the checkpoints directory) a run writes into its directory.
 pub const RUN_FILES: [&str; 7] = [
@@ -44,7 +44,7 @@ pub struct RunIdentity {
     pub data_hash: Option<String>,
 }
 
-/// The identity flags of `hf train`, each `None` when not given.
+/// The identity flags of `hessfree train`, each `None` when not given.
 #[derive(Debug, Clone, Default)]
 pub struct IdentityFlags {
     /// `--preset`.

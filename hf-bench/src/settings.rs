@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
 use hf_burn::train::TrainerConfig;
@@ -12,17 +13,39 @@ use hf_models::BatchSizes;
 
 use crate::error::{CliError, Result};
 
-/// Learning rate of Adam.
+/// The optimizer of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OptimizerKind {
+    /// Hessian-free optimization.
+    Hf,
+    /// burn's Adam.
+    Adam,
+    /// burn's SGD with momentum.
+    Sgd,
+}
+
+/// Cases in a first-order method's minibatch, by default: what Adam's and SGD's
+/// users expect, in `train` and `bench` alike.
+pub const FIRST_ORDER_BATCH: usize = 100;
+
+/// Adam.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AdamSettings {
     /// Step size. Default `1e-3`.
     pub learning_rate: f64,
+    /// Cases per step (the gradient batch of an Adam run; `batches` is HF's).
+    /// Default `100`.
+    pub batch_size: usize,
 }
 
 impl Default for AdamSettings {
     fn default() -> Self {
-        Self { learning_rate: 1e-3 }
+        Self {
+            learning_rate: 1e-3,
+            batch_size: FIRST_ORDER_BATCH,
+        }
     }
 }
 
@@ -34,6 +57,9 @@ pub struct SgdSettings {
     pub learning_rate: f64,
     /// Momentum. Default `0.9`.
     pub momentum: f64,
+    /// Cases per step (the gradient batch of an SGD run; `batches` is HF's).
+    /// Default `100`.
+    pub batch_size: usize,
 }
 
 impl Default for SgdSettings {
@@ -41,11 +67,12 @@ impl Default for SgdSettings {
         Self {
             learning_rate: 0.01,
             momentum: 0.9,
+            batch_size: FIRST_ORDER_BATCH,
         }
     }
 }
 
-/// Everything a run can be told; `hf train --print-config` shows the effective values.
+/// Everything a run can be told; `hessfree train --print-config` shows the effective values.
 ///
 /// The run's length is the optimizer's: `hf.max_iterations` outer iterations (steps
 /// for Adam and SGD) and `hf.time_budget_s` seconds, both counted over the whole run
@@ -110,6 +137,14 @@ impl RunConfig {
                 "finite and > 0",
             );
         }
+        for (field, size) in [
+            ("adam.batch_size", self.adam.batch_size),
+            ("sgd.batch_size", self.sgd.batch_size),
+        ] {
+            if size == 0 {
+                return bad(field, "0".into(), "≥ 1");
+            }
+        }
         if !(0.0..1.0).contains(&self.sgd.momentum) {
             return bad("sgd.momentum", self.sgd.momentum.to_string(), "[0, 1)");
         }
@@ -119,6 +154,20 @@ impl RunConfig {
             }
         }
         Ok(())
+    }
+
+    /// The batch sizes of a run by `optimizer`: `batches` for HF; for Adam and SGD,
+    /// minibatches of their `batch_size` (the curvature batch, unused, the same).
+    pub fn batches_for(&self, optimizer: OptimizerKind) -> BatchSizes {
+        let minibatch = |n: usize| BatchSizes {
+            gradient: n,
+            curvature: n,
+        };
+        match optimizer {
+            OptimizerKind::Hf => self.batches,
+            OptimizerKind::Adam => minibatch(self.adam.batch_size),
+            OptimizerKind::Sgd => minibatch(self.sgd.batch_size),
+        }
     }
 
     /// Sets one setting by its dotted path, `value` read as JSON (a bare word that is
@@ -182,36 +231,5 @@ fn merge(base: &mut serde_json::Value, patch: serde_json::Value) {
             }
         }
         (slot, v) => *slot = v,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::preset::Preset;
-
-    #[test]
-    fn set_overrides_one_setting_by_its_path() {
-        let cfg = Preset::Tiny.defaults();
-        let set = cfg
-            .clone()
-            .with_assignment("hf.cg.max_iterations=50")
-            .unwrap()
-            .with_assignment("hf.time_budget_s=12.5")
-            .unwrap()
-            .with_assignment("problem.curvature=empirical_fisher")
-            .unwrap();
-        assert_eq!(set.hf.cg.max_iterations, 50);
-        assert_eq!(set.hf.time_budget_s, Some(12.5));
-        assert_eq!(set.problem.curvature, hf_burn::CurvatureKind::EmpiricalFisher);
-        assert_eq!(set.hf.initial_damping, cfg.hf.initial_damping, "nothing else changes");
-
-        for (bad, needle) in [
-            ("hf.cg.max_iteration=5", "`hf.cg.max_iteration` is not a setting"),
-            ("hf.max_iterations=many", "--set hf.max_iterations=many"),
-            ("hf", "expected path.to.key=value"),
-        ] {
-            let e = cfg.clone().with_assignment(bad).unwrap_err().to_string();
-            assert!(e.contains(needle), "{bad}: {e}");
-        }
     }
 }

@@ -5,10 +5,10 @@ use std::path::Path;
 use burn::prelude::*;
 use burn::tensor::DType;
 
-use hf_burn::{tensor_from_f64, DataBatch, Loss, MatchingLoss, ParamVector};
+use hf_burn::{tensor_from_f64, Loss, ParamVector};
 use hf_models::{
-    classification_error, curves, load_mnist, read_idx, reconstruction_error, DataError, DeviceDataset,
-    MinibatchSource, RnnSpec, Split, TaskSource,
+    curves, load_mnist, one_hot, read_idx, ClassificationError, DataError, DeviceDataset, MinibatchSource,
+    ReconstructionError, RnnSpec, SequenceZeroOneLoss, Split, TaskSource,
 };
 
 use crate::error::Result;
@@ -105,6 +105,7 @@ fn faces(dir: &Path) -> Result<(Vec<f32>, Vec<f32>, usize)> {
 /// Trains `experiment` on backend `B`.
 pub fn run<B: Backend>(opts: &RunOptions, experiment: Experiment, device: &B::Device, dtype: DType) -> Result<Summary> {
     let cfg = &opts.config;
+    let batches = cfg.batches_for(opts.optimizer);
     let seed = opts.seed;
     match experiment {
         Experiment::Autoencoder(spec, source) => {
@@ -119,31 +120,21 @@ pub fn run<B: Backend>(opts: &RunOptions, experiment: Experiment, device: &B::De
                 network: spec,
                 loss,
                 initial,
-                source: Box::new(MinibatchSource::new(train_set, cfg.batches, seed)?),
-                held_out_label: "reconstruction error",
-                held_out: Box::new(move |ev, theta| {
-                    let z = ev.outputs(theta, test.input.clone())?.z;
-                    Ok(reconstruction_error(ev.loss().predict(z), test.target.clone()))
-                }),
+                source: Box::new(MinibatchSource::new(train_set, batches, seed)?),
+                held_out: Box::new(ReconstructionError::new(test)),
             };
             train(opts, setup, device)
         }
         Experiment::Classifier(spec, dir) => {
-            let one_hot = |labels: &[u8]| {
-                labels
-                    .iter()
-                    .flat_map(|&l| (0..10).map(move |k| if k == l as usize { 1.0 } else { 0.0 }))
-                    .collect::<Vec<f64>>()
-            };
             let train_set = load_mnist(&dir, Split::Train)?;
             let test_set = load_mnist(&dir, Split::Test)?;
             let f = train_set.features();
             let keep = IMAGE_TEST_CASES.min(test_set.len());
-            let train_data = dataset::<B>(&train_set.pixels, f, one_hot(&train_set.labels), 10, device, dtype)?;
+            let train_data = dataset::<B>(&train_set.pixels, f, one_hot(&train_set.labels, 10), 10, device, dtype)?;
             let test = dataset::<B>(
                 &test_set.pixels[..keep * f],
                 f,
-                one_hot(&test_set.labels[..keep]),
+                one_hot(&test_set.labels[..keep], 10),
                 10,
                 device,
                 dtype,
@@ -154,46 +145,25 @@ pub fn run<B: Backend>(opts: &RunOptions, experiment: Experiment, device: &B::De
                 loss: spec.loss(),
                 network: spec,
                 initial,
-                source: Box::new(MinibatchSource::new(train_data, cfg.batches, seed)?),
-                held_out_label: "classification error",
-                held_out: Box::new(move |ev, theta| {
-                    let z = ev.outputs(theta, test.input.clone())?.z;
-                    Ok(classification_error(z, test.target.clone()))
-                }),
+                source: Box::new(MinibatchSource::new(train_data, batches, seed)?),
+                held_out: Box::new(ClassificationError::new(test)),
             };
             train(opts, setup, device)
         }
         Experiment::Rnn(task) => {
             let spec = rnn_spec(&task);
             let initial = ParamVector::from_module(&spec.sparse_init::<B>(seed, device, dtype))?;
-            let source = TaskSource::<B>::new(task, cfg.batches, seed, device, dtype)?;
+            let source = TaskSource::<B>::new(task, batches, seed, device, dtype)?;
             // Fresh sequences over the whole length range, from their own seed.
-            let test: Vec<(DataBatch<B, 3>, Vec<f32>)> =
-                TaskSource::<B>::new(task, cfg.batches, seed ^ 0x5EED_7E57, device, dtype)?
-                    .test_set(RNN_TEST_CASES)?
-                    .into_iter()
-                    .map(|b| {
-                        let host = b.target.to_data().iter::<f32>().collect();
-                        (b, host)
-                    })
-                    .collect();
+            let test =
+                TaskSource::<B>::new(task, cfg.batches, seed ^ 0x5EED_7E57, device, dtype)?.test_set(RNN_TEST_CASES)?;
             let loss: Loss = task.loss();
             let setup = Setup {
                 network: spec,
                 loss,
                 initial,
                 source: Box::new(source),
-                held_out_label: "zero-one loss",
-                held_out: Box::new(move |ev, theta| {
-                    let (mut wrong, mut cases) = (0.0, 0);
-                    for (batch, target_host) in &test {
-                        let z = ev.outputs(theta, batch.input.clone())?.z;
-                        let pred: Vec<f32> = ev.loss().predict(z).into_data().iter::<f32>().collect();
-                        wrong += task.zero_one_loss(&pred, target_host, batch.len()) * batch.len() as f64;
-                        cases += batch.len();
-                    }
-                    Ok(wrong / cases as f64)
-                }),
+                held_out: Box::new(SequenceZeroOneLoss::new(task, test)),
             };
             train(opts, setup, device)
         }

@@ -1,15 +1,15 @@
-//! End to end: the `hf` binary on the tiny preset — records, resume, first-order
-//! optimizers and every error path.
+//! End to end: the `hessfree` binary on the tiny preset — records, resume, first-order
+//! optimizers and every error path — and on the Fashion-MNIST fixture.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn hf(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hf"))
+fn hessfree(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hessfree"))
         .args(args)
         .env("XDG_RUNTIME_DIR", std::env::temp_dir())
         .output()
-        .expect("the hf binary runs")
+        .expect("the hessfree binary runs")
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -25,14 +25,14 @@ fn stderr(o: &Output) -> String {
 fn ok(o: &Output) {
     assert!(
         o.status.success(),
-        "hf failed:\n{}\n{}",
+        "hessfree failed:\n{}\n{}",
         String::from_utf8_lossy(&o.stdout),
         stderr(o)
     );
 }
 
 fn fails_with(o: &Output, needle: &str) {
-    assert!(!o.status.success(), "hf should have failed");
+    assert!(!o.status.success(), "hessfree should have failed");
     let err = stderr(o);
     assert!(err.contains(needle), "expected {needle:?} in:\n{err}");
 }
@@ -49,7 +49,7 @@ fn tiny(out: &Path, extra: &[&str]) -> Output {
         out.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    hf(&args)
+    hessfree(&args)
 }
 
 fn summary(dir: &Path) -> serde_json::Value {
@@ -171,7 +171,7 @@ fn the_saved_model_loads_with_burns_load_file() {
     type B = burn::backend::NdArray<f64>;
 
     let out = scratch("load-file");
-    let o = hf(&[
+    let o = hessfree(&[
         "train",
         "--preset",
         "tiny",
@@ -210,14 +210,14 @@ fn a_resumed_run_follows_the_uninterrupted_trajectory() {
         let mut args = vec!["train", "--preset", "tiny", "--backend", "ndarray-f64", "--quiet"];
         args.extend_from_slice(extra);
         args.extend_from_slice(&["--out", out.to_str().unwrap()]);
-        hf(&args)
+        hessfree(&args)
     };
     let whole = scratch("whole");
     ok(&f64_tiny(&whole, &["--iterations", "4"]));
     let parts = scratch("parts");
     ok(&f64_tiny(&parts, &["--iterations", "2"]));
     // The directory alone: preset, backend, optimizer and seed come from the run.
-    ok(&hf(&[
+    ok(&hessfree(&[
         "train",
         "--quiet",
         "--iterations",
@@ -261,7 +261,7 @@ fn assert_same_trajectory(a: &Path, b: &Path, iterations: usize) {
     assert_eq!(bits(checkpoint_theta(a)), bits(checkpoint_theta(b)));
 }
 
-/// A run killed with SIGKILL at a random moment, then `hf train --resume DIR` alone,
+/// A run killed with SIGKILL at a random moment, then `hessfree train --resume DIR` alone,
 /// ends bit-identical (ndarray-f64) to an uninterrupted run.
 #[test]
 fn a_run_killed_at_a_random_moment_resumes_bit_identically() {
@@ -283,7 +283,7 @@ fn a_run_killed_at_a_random_moment_resumes_bit_identically() {
     };
     let whole = scratch("sigkill-whole");
     let clock = std::time::Instant::now();
-    ok(&hf(&args(&whole).iter().map(String::as_str).collect::<Vec<_>>()));
+    ok(&hessfree(&args(&whole).iter().map(String::as_str).collect::<Vec<_>>()));
     let duration = clock.elapsed();
 
     // A moment drawn from the clock's nanoseconds: somewhere after the first
@@ -295,7 +295,7 @@ fn a_run_killed_at_a_random_moment_resumes_bit_identically() {
     let mut killed = None;
     for attempt in 0..4 {
         let parts = scratch(&format!("sigkill-parts-{attempt}"));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hf"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hessfree"))
             .args(args(&parts))
             .env("XDG_RUNTIME_DIR", std::env::temp_dir())
             .spawn()
@@ -322,7 +322,7 @@ fn a_run_killed_at_a_random_moment_resumes_bit_identically() {
     }
     let parts = killed.expect("the run was still going when killed, in one of four tries");
     assert!(!parts.join("summary.json").exists(), "killed before the end");
-    ok(&hf(&["train", "--quiet", "--resume", parts.to_str().unwrap()]));
+    ok(&hessfree(&["train", "--quiet", "--resume", parts.to_str().unwrap()]));
     assert_eq!(summary(&parts)["iterations"], 12);
     assert_same_trajectory(&whole, &parts, 12);
 }
@@ -375,13 +375,13 @@ fn resume_refuses_flags_that_contradict_the_run() {
         ("--preset", "curves-small"),
     ] {
         fails_with(
-            &hf(&["train", "--quiet", flag, value, "--resume", dir]),
+            &hessfree(&["train", "--quiet", flag, value, "--resume", dir]),
             "conflicts with the run",
         );
         assert_eq!(snapshot(&out), before, "{flag}");
     }
     // Flags that agree are fine.
-    ok(&hf(&[
+    ok(&hessfree(&[
         "train",
         "--quiet",
         "--seed",
@@ -405,7 +405,7 @@ fn a_damaged_checkpoint_is_refused() {
     let len = u64::from_le_bytes(good[8..16].try_into().unwrap()) as usize;
     let params = 16 + len;
     let resume = || {
-        hf(&[
+        hessfree(&[
             "train",
             "--quiet",
             "--iterations",
@@ -460,7 +460,7 @@ fn the_mnist_preset_records_its_data_set_and_hash() {
         });
     }
     let out = scratch("mnist-run");
-    ok(&hf(&[
+    ok(&hessfree(&[
         "train",
         "--preset",
         "mnist",
@@ -497,7 +497,7 @@ fn the_mnist_preset_records_its_data_set_and_hash() {
     idx(&data.join("t10k-labels-idx1-ubyte"), &[8], |i| (i % 3) as u8);
     let before = snapshot(&out);
     fails_with(
-        &hf(&[
+        &hessfree(&[
             "train",
             "--quiet",
             "--iterations",
@@ -508,6 +508,66 @@ fn the_mnist_preset_records_its_data_set_and_hash() {
         "data files changed",
     );
     assert_eq!(snapshot(&out), before);
+}
+
+/// The first 40 training and 20 test images of Fashion-MNIST, committed with
+/// hf-models' tests, so that no test needs Debian's dataset-fashion-mnist.
+fn fashion_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../hf-models/tests/fixtures/fashion-mnist-small")
+}
+
+/// The presets that read Fashion-MNIST (by default Debian's files) train on the files
+/// `--data-dir` names, here the fixture, and record them in summary.json.
+#[test]
+fn the_fashion_mnist_presets_train_on_the_files_given() {
+    let data = fashion_fixture();
+    let files = [
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+    ];
+    for (preset, name, measure) in [
+        ("fashion-mnist", "fashion-mnist", "reconstruction error"),
+        ("classifier", "mnist-format idx files", "classification error"),
+    ] {
+        let out = scratch(&format!("fixture-{preset}"));
+        ok(&hessfree(&[
+            "train",
+            "--preset",
+            preset,
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--quiet",
+            "--iterations",
+            "1",
+            "--set",
+            "batches.curvature=8",
+            "--set",
+            "hf.cg.max_iterations=2",
+            "--out",
+            out.to_str().unwrap(),
+        ]));
+        let s = summary(&out);
+        assert_eq!(
+            (s["preset"].as_str(), s["iterations"].as_u64()),
+            (Some(preset), Some(1))
+        );
+        assert_eq!(s["data"]["name"], name, "{preset}");
+        let read: Vec<&str> = s["data"]["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f[0].as_str().unwrap())
+            .collect();
+        assert_eq!(read, files, "{preset}: the fixture's four files, nothing else");
+        assert_eq!(s["held_out_measure"], measure);
+        let held = s["held_out_error"].as_f64().unwrap();
+        assert!(held.is_finite() && held >= 0.0, "{preset}: held-out {held}");
+        if preset == "classifier" {
+            assert!(held <= 1.0, "a classification error rate: {held}");
+        }
+    }
 }
 
 #[test]
@@ -524,6 +584,46 @@ fn adam_and_sgd_train_the_same_preset() {
 }
 
 #[test]
+fn a_stopped_first_order_run_resumes_bit_identically() {
+    for optimizer in ["adam", "sgd"] {
+        let run = |out: &Path, n: &str| {
+            let out = out.to_str().unwrap();
+            let args = [
+                "train",
+                "--preset",
+                "tiny",
+                "--backend",
+                "ndarray-f64",
+                "--quiet",
+                "--out",
+                out,
+            ];
+            hessfree(&[&args[..], &["--optimizer", optimizer, "--iterations", n]].concat())
+        };
+        let whole = scratch(&format!("{optimizer}-whole"));
+        ok(&run(&whole, "6"));
+        let part = scratch(&format!("{optimizer}-part"));
+        ok(&run(&part, "3"));
+        assert!(latest_checkpoint(&part).join("optimizer.mpk").is_file());
+        let dir = part.to_str().unwrap();
+        ok(&hessfree(&["train", "--quiet", "--resume", dir, "--iterations", "6"]));
+        assert_eq!(summary(&part)["iterations"], 6);
+        let bits = |v: Vec<f64>| v.into_iter().map(f64::to_bits).collect::<Vec<_>>();
+        assert_eq!(
+            bits(checkpoint_theta(&part)),
+            bits(checkpoint_theta(&whole)),
+            "{optimizer}"
+        );
+        let objectives = |d: &Path| {
+            let (header, rows) = metrics(d);
+            let k = header.split(',').position(|c| c == "objective").unwrap();
+            rows.iter().map(|r| r[k].clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(objectives(&part), objectives(&whole), "{optimizer}");
+    }
+}
+
+#[test]
 fn print_config_shows_the_effective_settings() {
     let dir = scratch("cfg");
     std::fs::create_dir_all(&dir).unwrap();
@@ -533,7 +633,7 @@ fn print_config_shows_the_effective_settings() {
         "[hf]\nmax_iterations = 7\ninitial_damping = 3.5\n[hf.cg]\nmax_iterations = 11\n",
     )
     .unwrap();
-    let o = hf(&[
+    let o = hessfree(&[
         "train",
         "--preset",
         "tiny",
@@ -558,15 +658,15 @@ fn print_config_shows_the_effective_settings() {
 
 #[test]
 fn error_paths_exit_non_zero_with_a_message_and_write_nothing() {
-    fails_with(&hf(&["train", "--preset", "cifar"]), "invalid value 'cifar'");
-    fails_with(&hf(&["train", "--backend", "tpu"]), "invalid value 'tpu'");
+    fails_with(&hessfree(&["train", "--preset", "cifar"]), "invalid value 'cifar'");
+    fails_with(&hessfree(&["train", "--backend", "tpu"]), "invalid value 'tpu'");
 
     // A backend this build does not include: said so, nothing written.
     #[cfg(not(feature = "cuda"))]
     {
         let out = scratch("no-cuda");
         fails_with(
-            &hf(&[
+            &hessfree(&[
                 "train",
                 "--preset",
                 "tiny",
@@ -582,10 +682,10 @@ fn error_paths_exit_non_zero_with_a_message_and_write_nothing() {
 
     // A missing data set: said so, nothing written. MNIST is its own preset and says
     // where to get it (Fashion-MNIST is another).
-    for (preset, needle) in [("classifier", "data set not found"), ("mnist", "hf downloads nothing")] {
+    for (preset, needle) in [("classifier", "data set not found"), ("mnist", "downloads nothing")] {
         let out = scratch(&format!("missing-{preset}"));
         fails_with(
-            &hf(&[
+            &hessfree(&[
                 "train",
                 "--preset",
                 preset,
@@ -605,7 +705,7 @@ fn error_paths_exit_non_zero_with_a_message_and_write_nothing() {
     std::fs::write(corrupt.join("t10k-labels-idx1-ubyte"), [0u8, 0, 8, 1, 0, 0, 0, 9]).unwrap();
     let out = scratch("corrupt-out");
     fails_with(
-        &hf(&[
+        &hessfree(&[
             "train",
             "--preset",
             "classifier",
@@ -623,12 +723,12 @@ fn error_paths_exit_non_zero_with_a_message_and_write_nothing() {
     let bad = dir.join("bad.json");
     std::fs::write(&bad, r#"{ "hf": { "initial_damping": -1.0 } }"#).unwrap();
     fails_with(
-        &hf(&["train", "--preset", "tiny", "--config", bad.to_str().unwrap()]),
+        &hessfree(&["train", "--preset", "tiny", "--config", bad.to_str().unwrap()]),
         "hf.initial_damping",
     );
     std::fs::write(&bad, r#"{ "hf": { "dampign": 1.0 } }"#).unwrap();
     fails_with(
-        &hf(&["train", "--preset", "tiny", "--config", bad.to_str().unwrap()]),
+        &hessfree(&["train", "--preset", "tiny", "--config", bad.to_str().unwrap()]),
         "dampign",
     );
     for (set, needle) in [
@@ -638,13 +738,13 @@ fn error_paths_exit_non_zero_with_a_message_and_write_nothing() {
         ("hf.max_iterations=0", "hf.max_iterations"),
     ] {
         fails_with(
-            &hf(&["train", "--preset", "tiny", "--set", set, "--print-config"]),
+            &hessfree(&["train", "--preset", "tiny", "--set", set, "--print-config"]),
             needle,
         );
     }
     std::fs::write(&bad, "{ not json").unwrap();
     fails_with(
-        &hf(&["train", "--preset", "tiny", "--config", bad.to_str().unwrap()]),
+        &hessfree(&["train", "--preset", "tiny", "--config", bad.to_str().unwrap()]),
         "not valid JSON",
     );
 
@@ -655,7 +755,7 @@ fn error_paths_exit_non_zero_with_a_message_and_write_nothing() {
     let run = scratch("other-preset");
     ok(&tiny(&run, &["--iterations", "1"]));
     fails_with(
-        &hf(&[
+        &hessfree(&[
             "train",
             "--preset",
             "curves-small",
@@ -666,12 +766,12 @@ fn error_paths_exit_non_zero_with_a_message_and_write_nothing() {
         "preset",
     );
     fails_with(
-        &hf(&["train", "--preset", "tiny", "--resume", dir.to_str().unwrap()]),
+        &hessfree(&["train", "--preset", "tiny", "--resume", dir.to_str().unwrap()]),
         "no checkpoint found",
     );
     std::fs::write(latest_checkpoint(&run).join("state.bin"), b"HFCKPT01garbage").unwrap();
     fails_with(
-        &hf(&[
+        &hessfree(&[
             "train",
             "--preset",
             "tiny",
@@ -683,11 +783,12 @@ fn error_paths_exit_non_zero_with_a_message_and_write_nothing() {
     );
 }
 
-#[cfg(feature = "wgpu")]
+/// Needs a Vulkan driver (Mesa's software Vulkan in CI): only with `--features wgpu-tests`.
+#[cfg(feature = "wgpu-tests")]
 #[test]
 fn the_tiny_preset_runs_on_wgpu() {
     let out = scratch("wgpu");
-    let o = hf(&[
+    let o = hessfree(&[
         "train",
         "--preset",
         "tiny",
@@ -706,7 +807,7 @@ fn the_tiny_preset_runs_on_wgpu() {
 #[test]
 fn bench_writes_json_markdown_and_plots() {
     let out = scratch("bench");
-    let o = hf(&[
+    let o = hessfree(&[
         "bench",
         "--quick",
         "--skip-macro",
@@ -734,7 +835,7 @@ fn bench_writes_json_markdown_and_plots() {
     assert!(md.contains("| ndarray | curves-autoencoder |"), "{md}");
 
     let out = scratch("bench-macro");
-    let o = hf(&[
+    let o = hessfree(&[
         "bench",
         "--quick",
         "--skip-micro",
@@ -757,7 +858,7 @@ fn bench_writes_json_markdown_and_plots() {
 #[test]
 fn rnn_task_study_writes_its_table_results_and_plots() {
     let out = scratch("rnn-tasks");
-    let o = hf(&[
+    let o = hessfree(&[
         "experiment",
         "rnn-tasks",
         "--tasks",
@@ -797,7 +898,7 @@ fn rnn_task_study_writes_its_table_results_and_plots() {
     assert!(md.contains("| xor | 10 | adam (lr 1e-2) |"), "{md}");
 
     fails_with(
-        &hf(&[
+        &hessfree(&[
             "experiment",
             "rnn-tasks",
             "--tasks",
@@ -808,7 +909,7 @@ fn rnn_task_study_writes_its_table_results_and_plots() {
         "not a pathological RNN task",
     );
     fails_with(
-        &hf(&[
+        &hessfree(&[
             "experiment",
             "rnn-tasks",
             "--lengths",

@@ -20,7 +20,7 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use hf_burn::{
     logistic, tensor_from_f64, CurvatureKind, CurvatureProduct, DataBatch, DoubleBackward, Evaluator, ForwardMode,
-    JvpStrategy, LogisticCrossEntropy, MatchingLoss, Network, Outputs, ParamVector, SquaredError,
+    LogisticCrossEntropy, MatchingLoss, Network, Outputs, ParamVector, SquaredError,
 };
 use hf_core::CurvatureOperator;
 
@@ -175,10 +175,8 @@ fn bench<B: Backend, N: Network<D>, L: MatchingLoss + Clone, const D: usize>(
     repeats: usize,
 ) -> serde_json::Value {
     let device: B::Device = Default::default();
-    let forward =
-        Evaluator::<B, N, L, D, ForwardMode>::with_jvp(spec.clone(), loss.clone(), ForwardMode, &device).unwrap();
-    let double =
-        Evaluator::<B, N, L, D, DoubleBackward>::with_jvp(spec.clone(), loss, DoubleBackward, &device).unwrap();
+    let forward = Evaluator::<B, N, L, D>::with_jvp(spec.clone(), loss.clone(), ForwardMode, &device).unwrap();
+    let double = Evaluator::<B, N, L, D>::with_jvp(spec.clone(), loss, DoubleBackward, &device).unwrap();
     let p = forward.num_params();
     let theta = ParamVector::new(tensor_from_f64(
         noise(p, 1).iter().map(|x| 0.1 * (x - 0.5)).collect(),
@@ -193,8 +191,8 @@ fn bench<B: Backend, N: Network<D>, L: MatchingLoss + Clone, const D: usize>(
         let (_, g) = forward.gradient(&theta, data).unwrap();
         std::hint::black_box(hf_burn::scalar(g.into_tensor().sum()));
     });
-    fn product<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize, J: JvpStrategy>(
-        ev: &Evaluator<B, N, L, D, J>,
+    fn product<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize>(
+        ev: &Evaluator<B, N, L, D>,
         theta: &ParamVector<B>,
         data: &DataBatch<B, D>,
         v: &ParamVector<B>,

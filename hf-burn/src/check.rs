@@ -9,7 +9,6 @@ use crate::batch::DataBatch;
 use crate::curvature::{CurvatureKind, CurvatureProduct};
 use crate::error::Result;
 use crate::evaluator::Evaluator;
-use crate::jvp::JvpStrategy;
 use crate::loss::MatchingLoss;
 use crate::network::{Network, Outputs};
 use crate::vector::ParamVector;
@@ -104,8 +103,8 @@ fn flat<B: Backend>(t: Tensor<B, 2>) -> Tensor<B, 1> {
 /// let report = check_curvature(&evaluator, &theta, &batch, 3).unwrap();
 /// assert!(report.worst() < 1e-6, "{report}");
 /// ```
-pub fn check_curvature<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize, J: JvpStrategy>(
-    evaluator: &Evaluator<B, N, L, D, J>,
+pub fn check_curvature<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize>(
+    evaluator: &Evaluator<B, N, L, D>,
     theta: &ParamVector<B>,
     batch: &DataBatch<B, D>,
     directions: usize,

@@ -6,7 +6,6 @@ use serde::{Deserialize, Serialize};
 use crate::batch::DataBatch;
 use crate::error::Result;
 use crate::evaluator::Evaluator;
-use crate::jvp::JvpStrategy;
 use crate::loss::MatchingLoss;
 use crate::network::{Network, Outputs};
 use crate::vector::ParamVector;
@@ -61,8 +60,8 @@ impl StructuralDamping {
 /// The network's outputs at `θ` are computed once, when the operator is built;
 /// each product then costs, for Gauss-Newton in forward mode, one dual forward pass
 /// (`z` and `J v`) and one backward pass (`Jᵀ w`).
-pub struct CurvatureProduct<'a, B: Backend, N: Network<D>, L: MatchingLoss, const D: usize, J: JvpStrategy> {
-    evaluator: &'a Evaluator<B, N, L, D, J>,
+pub struct CurvatureProduct<'a, B: Backend, N: Network<D>, L: MatchingLoss, const D: usize> {
+    evaluator: &'a Evaluator<B, N, L, D>,
     theta: ParamVector<B>,
     batch: DataBatch<B, D>,
     kind: CurvatureKind,
@@ -72,15 +71,13 @@ pub struct CurvatureProduct<'a, B: Backend, N: Network<D>, L: MatchingLoss, cons
     outputs_at_theta: Option<Tensor<B, 2>>,
 }
 
-impl<'a, B: Backend, N: Network<D>, L: MatchingLoss, const D: usize, J: JvpStrategy>
-    CurvatureProduct<'a, B, N, L, D, J>
-{
+impl<'a, B: Backend, N: Network<D>, L: MatchingLoss, const D: usize> CurvatureProduct<'a, B, N, L, D> {
     /// The operator `(B + λI)` of `kind` at `theta` on `batch`.
     ///
     /// # Errors
     /// A parameter-shape or output-shape mismatch.
     pub fn new(
-        evaluator: &'a Evaluator<B, N, L, D, J>,
+        evaluator: &'a Evaluator<B, N, L, D>,
         theta: ParamVector<B>,
         batch: DataBatch<B, D>,
         kind: CurvatureKind,
@@ -149,8 +146,8 @@ impl<'a, B: Backend, N: Network<D>, L: MatchingLoss, const D: usize, J: JvpStrat
     }
 }
 
-impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize, J: JvpStrategy>
-    hf_core::CurvatureOperator<ParamVector<B>> for CurvatureProduct<'_, B, N, L, D, J>
+impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize> hf_core::CurvatureOperator<ParamVector<B>>
+    for CurvatureProduct<'_, B, N, L, D>
 {
     fn dim(&self) -> usize {
         self.evaluator.num_params()

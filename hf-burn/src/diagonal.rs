@@ -9,7 +9,6 @@ use crate::backend::tensor_from_f64;
 use crate::batch::DataBatch;
 use crate::error::Result;
 use crate::evaluator::Evaluator;
-use crate::jvp::JvpStrategy;
 use crate::loss::MatchingLoss;
 use crate::network::{Network, Outputs};
 use crate::vector::ParamVector;
@@ -69,7 +68,7 @@ fn random_subset(n: usize, max_cases: usize, draw: u64) -> Option<Vec<usize>> {
     Some(subset)
 }
 
-impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize, J: JvpStrategy> Evaluator<B, N, L, D, J> {
+impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize> Evaluator<B, N, L, D> {
     /// Martens' diagonal `(1/N) Σ_i g_i ⊙ g_i` over all `N` cases of `batch`: in one
     /// backward pass when the network reports its layers
     /// ([`one_pass_squared_gradient_diagonal`](Self::one_pass_squared_gradient_diagonal)),

@@ -9,9 +9,9 @@ use crate::backend::{lift, lift2, Inner, Outer};
 use crate::batch::DataBatch;
 use crate::dual;
 use crate::error::Result;
-use crate::evaluator::{backward_onto, check_outputs, Templates};
 use crate::loss::MatchingLoss;
 use crate::network::{Network, Outputs};
+use crate::templates::{backward_onto, check_outputs, Templates};
 
 /// Computes `J v`, `Jᵀ w(J v)` and `H v` for a network at `θ`.
 pub trait JvpStrategy: Clone + Send + Sync + 'static {
@@ -200,5 +200,82 @@ impl JvpStrategy for DoubleBackward {
         };
         let hv = theta_i.grad(&(g * lift(v.clone())).sum().backward());
         Ok(hv.unwrap_or_else(zeros))
+    }
+}
+
+/// The way an [`Evaluator`](crate::Evaluator) computes `J v`, chosen by value so that
+/// no type carries it as a parameter. Defaults to [`ForwardMode`].
+///
+/// # Example
+/// ```
+/// use hf_burn::{DoubleBackward, Jvp};
+///
+/// assert_eq!(Jvp::default(), Jvp::ForwardMode);
+/// assert_eq!(Jvp::from(DoubleBackward), Jvp::DoubleBackward);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Jvp {
+    /// [`ForwardMode`]: one dual forward pass and one backward pass per product.
+    #[default]
+    ForwardMode,
+    /// [`DoubleBackward`]: reverse over reverse, the cross-check.
+    DoubleBackward,
+}
+
+impl From<ForwardMode> for Jvp {
+    fn from(_: ForwardMode) -> Self {
+        Jvp::ForwardMode
+    }
+}
+
+impl From<DoubleBackward> for Jvp {
+    fn from(_: DoubleBackward) -> Self {
+        Jvp::DoubleBackward
+    }
+}
+
+impl JvpStrategy for Jvp {
+    fn jvp<B: Backend, N: Network<D>, const D: usize>(
+        &self,
+        templates: &Templates<B, N, D>,
+        theta: &Tensor<B, 1>,
+        v: &Tensor<B, 1>,
+        input: &Tensor<B, D>,
+        hidden: bool,
+    ) -> Result<Outputs<B>> {
+        match self {
+            Jvp::ForwardMode => ForwardMode.jvp(templates, theta, v, input, hidden),
+            Jvp::DoubleBackward => DoubleBackward.jvp(templates, theta, v, input, hidden),
+        }
+    }
+
+    fn jvp_then_vjp<B: Backend, N: Network<D>, const D: usize>(
+        &self,
+        templates: &Templates<B, N, D>,
+        theta: &Tensor<B, 1>,
+        v: &Tensor<B, 1>,
+        input: &Tensor<B, D>,
+        hidden: bool,
+        weight: &dyn Fn(Outputs<B>) -> Outputs<B>,
+    ) -> Result<Tensor<B, 1>> {
+        match self {
+            Jvp::ForwardMode => ForwardMode.jvp_then_vjp(templates, theta, v, input, hidden, weight),
+            Jvp::DoubleBackward => DoubleBackward.jvp_then_vjp(templates, theta, v, input, hidden, weight),
+        }
+    }
+
+    fn hvp<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize>(
+        &self,
+        templates: &Templates<B, N, D>,
+        loss: &L,
+        theta: &Tensor<B, 1>,
+        batch: &DataBatch<B, D>,
+        v: &Tensor<B, 1>,
+    ) -> Result<Tensor<B, 1>> {
+        match self {
+            Jvp::ForwardMode => ForwardMode.hvp(templates, loss, theta, batch, v),
+            Jvp::DoubleBackward => DoubleBackward.hvp(templates, loss, theta, batch, v),
+        }
     }
 }

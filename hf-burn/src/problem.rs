@@ -8,7 +8,6 @@ use crate::curvature::{CurvatureKind, CurvatureProduct, StructuralDamping};
 use crate::diagonal::DiagonalEstimator;
 use crate::error::Result;
 use crate::evaluator::Evaluator;
-use crate::jvp::{ForwardMode, JvpStrategy};
 use crate::loss::MatchingLoss;
 use crate::network::Network;
 use crate::vector::ParamVector;
@@ -133,44 +132,43 @@ impl Default for ProblemConfig {
 /// let fitted = state.theta.to_vec(); // [weight, bias]
 /// assert!((fitted[0] - 2.0).abs() < 1e-6 && (fitted[1] - 1.0).abs() < 1e-6);
 /// ```
-pub struct BurnProblem<
-    B: Backend,
-    N: Network<D>,
-    L: MatchingLoss,
-    S: BatchSource<B, D>,
-    const D: usize,
-    J: JvpStrategy = ForwardMode,
-> {
-    evaluator: Evaluator<B, N, L, D, J>,
-    source: S,
+pub struct BurnProblem<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize> {
+    evaluator: Evaluator<B, N, L, D>,
+    source: Box<dyn BatchSource<B, D>>,
     config: ProblemConfig,
     gradient_batch: Option<DataBatch<B, D>>,
     curvature_batch: Option<DataBatch<B, D>>,
     iteration: usize,
 }
 
-impl<B: Backend, N: Network<D>, L: MatchingLoss, S: BatchSource<B, D>, const D: usize> BurnProblem<B, N, L, S, D> {
-    /// A problem with curvature products in forward mode ([`ForwardMode`]).
+impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize> BurnProblem<B, N, L, D> {
+    /// A problem with curvature products in forward mode ([`Jvp::ForwardMode`](crate::Jvp)).
     ///
     /// # Errors
     /// A network without float parameters.
-    pub fn new(network: N, loss: L, source: S, config: ProblemConfig, device: &B::Device) -> Result<Self> {
+    pub fn new(
+        network: N,
+        loss: L,
+        source: impl BatchSource<B, D> + 'static,
+        config: ProblemConfig,
+        device: &B::Device,
+    ) -> Result<Self> {
         Ok(Self::from_evaluator(
             Evaluator::new(network, loss, device)?,
             source,
             config,
         ))
     }
-}
 
-impl<B: Backend, N: Network<D>, L: MatchingLoss, S: BatchSource<B, D>, const D: usize, J: JvpStrategy>
-    BurnProblem<B, N, L, S, D, J>
-{
     /// A problem around an existing evaluator.
-    pub fn from_evaluator(evaluator: Evaluator<B, N, L, D, J>, source: S, config: ProblemConfig) -> Self {
+    pub fn from_evaluator(
+        evaluator: Evaluator<B, N, L, D>,
+        source: impl BatchSource<B, D> + 'static,
+        config: ProblemConfig,
+    ) -> Self {
         Self {
             evaluator,
-            source,
+            source: Box::new(source),
             config,
             gradient_batch: None,
             curvature_batch: None,
@@ -179,18 +177,18 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, S: BatchSource<B, D>, const D: 
     }
 
     /// The evaluator (objective, gradients, products).
-    pub fn evaluator(&self) -> &Evaluator<B, N, L, D, J> {
+    pub fn evaluator(&self) -> &Evaluator<B, N, L, D> {
         &self.evaluator
     }
 
     /// The batch source.
-    pub fn source(&self) -> &S {
-        &self.source
+    pub fn source(&self) -> &dyn BatchSource<B, D> {
+        self.source.as_ref()
     }
 
     /// The batch source, mutably.
-    pub fn source_mut(&mut self) -> &mut S {
-        &mut self.source
+    pub fn source_mut(&mut self) -> &mut dyn BatchSource<B, D> {
+        self.source.as_mut()
     }
 
     /// The trainable parameters of a freshly initialized network (its own `init`).
@@ -220,9 +218,7 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, S: BatchSource<B, D>, const D: 
     }
 }
 
-impl<B: Backend, N: Network<D>, L: MatchingLoss, S: BatchSource<B, D>, const D: usize, J: JvpStrategy> hf_core::Problem
-    for BurnProblem<B, N, L, S, D, J>
-{
+impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize> hf_core::Problem for BurnProblem<B, N, L, D> {
     type Vector = ParamVector<B>;
 
     fn begin_iteration(&mut self, iteration: usize) -> hf_core::Result<()> {

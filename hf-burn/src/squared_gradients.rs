@@ -11,7 +11,6 @@ use crate::backend::{lift, Inner};
 use crate::batch::DataBatch;
 use crate::error::Result;
 use crate::evaluator::Evaluator;
-use crate::jvp::JvpStrategy;
 use crate::loss::MatchingLoss;
 use crate::network::Network;
 use crate::taps::{AffineTaps, Site};
@@ -91,7 +90,7 @@ fn parameter_order<B: Backend, M: burn::module::Module<B>>(module: &M) -> Vec<(P
     order.0
 }
 
-impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize, J: JvpStrategy> Evaluator<B, N, L, D, J> {
+impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize> Evaluator<B, N, L, D> {
     /// Martens' diagonal `(1/N) Σ_i g_i ⊙ g_i` over all `N` cases of `batch` in one
     /// forward and one backward pass (about the cost of one gradient), or `None` when
     /// the network does not report every parameter through
@@ -121,7 +120,7 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize, J: JvpStrategy>
         else {
             return Ok(None);
         };
-        crate::evaluator::check_outputs(&out.z.dims(), &batch.target.dims())?;
+        crate::templates::check_outputs(&out.z.dims(), &batch.target.dims())?;
         let sites: Vec<Site<Inner<B>>> = taps.into_sites();
         if sites.iter().any(|s| s.cases != cases) {
             return Ok(None);

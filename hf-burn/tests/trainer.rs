@@ -10,7 +10,7 @@ use burn::prelude::*;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::DType;
 use hf_burn::train::{
-    checkpoint, ModelRecorder, Trainer, TrainerConfig, TrainingObserver, TrainingRecord, TrainingStop,
+    checkpoint, MetricsRow, ModelRecorder, Trainer, TrainerConfig, TrainingObserver, TrainingRecord, TrainingStop,
 };
 use hf_burn::{
     tensor_from_f64, BatchSource, BurnProblem, DataBatch, Error, Network, Outputs, ParamVector, ProblemConfig,
@@ -101,18 +101,23 @@ impl BatchSource<Nd, 2> for Minibatches {
     }
 }
 
-type MlpTrainer = Trainer<Nd, MlpNet, SquaredError, Minibatches, 2>;
+type MlpTrainer = Trainer<Nd, MlpNet, SquaredError, 2>;
 
-fn trainer(max_iterations: usize, config: TrainerConfig) -> MlpTrainer {
+/// The MLP on random minibatches.
+fn problem() -> BurnProblem<Nd, MlpNet, SquaredError, 2> {
     let device = Default::default();
-    let problem = BurnProblem::new(
+    BurnProblem::new(
         MlpNet,
         SquaredError,
         Minibatches::new(),
         ProblemConfig::default(),
         &device,
     )
-    .unwrap();
+    .unwrap()
+}
+
+fn trainer(max_iterations: usize, config: TrainerConfig) -> MlpTrainer {
+    let problem = problem();
     let hf = HessianFree::new(HfConfig {
         max_iterations,
         initial_damping: 1.0,
@@ -273,13 +278,14 @@ impl TrainingObserver<Nd> for CrashAt {
 }
 
 /// Everything in a metrics row but the timings.
-fn deterministic(rows: &[TrainingRecord]) -> Vec<String> {
+fn deterministic(rows: &[MetricsRow]) -> Vec<String> {
     rows.iter()
         .map(|r| {
-            let mut i = r.iteration.clone();
-            i.elapsed = Default::default();
-            i.phases = Default::default();
-            format!("{i:?} {:?}", r.held_out)
+            let mut r = r.clone();
+            r.elapsed_s = 0.0;
+            (r.gradient_s, r.preconditioner_s, r.solve_s) = (0.0, 0.0, 0.0);
+            (r.backtracking_s, r.rho_s, r.line_search_s) = (0.0, 0.0, 0.0);
+            format!("{r:?}")
         })
         .collect()
 }
@@ -429,4 +435,123 @@ fn the_held_out_target_stops_the_run() {
     assert_eq!(report.stop, TrainingStop::TargetHeldOut, "{report:?}");
     assert!(report.held_out.unwrap() < 0.05);
     assert!(report.iterations < 200);
+}
+
+/// The same problem trained by a burn optimizer through the same trainer.
+fn first_order_trainer(kind: &str, max_iterations: usize, config: TrainerConfig) -> MlpTrainer {
+    use burn::optim::momentum::MomentumConfig;
+    use burn::optim::{AdamConfig, SgdConfig};
+    use hf_burn::train::{FirstOrder, FirstOrderConfig};
+    let problem = problem();
+    let settings = FirstOrderConfig {
+        learning_rate: 0.02,
+        max_iterations,
+        time_budget_s: None,
+    };
+    let held_out = data(64, 2);
+    let measure = move |evaluator: &hf_burn::Evaluator<Nd, MlpNet, SquaredError, 2>, theta: &ParamVector<Nd>| {
+        evaluator.objective(theta, &held_out)
+    };
+    let trainer = match kind {
+        "adam" => Trainer::new(problem, FirstOrder::adam(AdamConfig::new(), settings), config),
+        _ => Trainer::new(
+            problem,
+            FirstOrder::sgd(
+                SgdConfig::new().with_momentum(Some(MomentumConfig::new().with_momentum(0.9))),
+                settings,
+            ),
+            config,
+        ),
+    };
+    trainer.unwrap().held_out("mse", measure)
+}
+
+#[test]
+fn a_first_order_run_trains_and_resumes_bit_identically() {
+    for kind in ["adam", "sgd"] {
+        let whole_dir = scratch(&format!("{kind}-whole"));
+        let mut whole = first_order_trainer(kind, 40, TrainerConfig::default())
+            .metrics(&whole_dir, 0)
+            .unwrap();
+        let mut uninterrupted = start(&whole);
+        let before = whole
+            .problem()
+            .evaluator()
+            .objective(&uninterrupted.theta, &data(64, 2))
+            .unwrap();
+        let report = whole.run(&mut uninterrupted).unwrap();
+        assert_eq!(report.stop, TrainingStop::Optimizer(StopReason::MaxIterations));
+        assert_eq!(uninterrupted.iteration, 40);
+        let after = report.held_out.unwrap();
+        assert!(after < before / 2.0, "{kind}: held-out mse {before} → {after}");
+
+        let dir = scratch(&format!("{kind}-resumed"));
+        let config = TrainerConfig {
+            checkpoint_every: 7,
+            ..Default::default()
+        };
+        let mut first = first_order_trainer(kind, 40, config.clone())
+            .metrics(&dir, 0)
+            .unwrap()
+            .checkpoints(&dir, serde_json::json!({}))
+            .observe(CrashAt(17));
+        let mut state = start(&first);
+        assert!(first.run(&mut state).is_err());
+        drop(first);
+        assert_eq!(checkpoint_names(&dir), ["000000007", "000000014"]);
+        let newest = dir.join("checkpoints/000000014");
+        assert!(
+            newest.join("optimizer.mpk").is_file(),
+            "{kind}: the optimizer's state is saved"
+        );
+
+        let mut second = first_order_trainer(kind, 40, config);
+        let (mut state, _) = second.resume(&dir, &Default::default()).unwrap();
+        assert_eq!(state.iteration, 14);
+        let mut second = second
+            .metrics(&dir, state.iteration)
+            .unwrap()
+            .checkpoints(&dir, serde_json::json!({}));
+        second.run(&mut state).unwrap();
+
+        let bits = |v: &ParamVector<Nd>| v.to_vec().iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&state.theta), bits(&uninterrupted.theta), "{kind}");
+        assert_eq!(
+            deterministic(second.metrics_rows()),
+            deterministic(whole.metrics_rows()),
+            "{kind}"
+        );
+
+        // A checkpoint is resumed only by the method that wrote it.
+        let e = trainer(50, TrainerConfig::default())
+            .resume(&dir, &Default::default())
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains(&format!("written by the {kind} method")), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_dir_all(&whole_dir).unwrap();
+    }
+}
+
+#[test]
+fn a_damaged_optimizer_state_is_refused() {
+    let dir = scratch("adam-damaged");
+    let config = TrainerConfig {
+        checkpoint_every: 5,
+        ..Default::default()
+    };
+    let mut t = first_order_trainer("adam", 5, config.clone()).checkpoints(&dir, serde_json::json!({}));
+    let mut state = start(&t);
+    t.run(&mut state).unwrap();
+    let file = dir.join("checkpoints/000000005/optimizer.mpk");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let k = bytes.len() - 3;
+    bytes[k] ^= 0x40;
+    std::fs::write(&file, bytes).unwrap();
+    let e = first_order_trainer("adam", 10, config)
+        .resume(&dir, &Default::default())
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("optimizer.mpk: checksum mismatch"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,7 +1,7 @@
 //! The GPU code path: burn-wgpu (in CI, Mesa's software Vulkan). Small on purpose —
-//! that device is slow. Built and run with `--features wgpu`; without a Vulkan
-//! device these tests fail with a message saying what to install, never pass.
-#![cfg(feature = "wgpu")]
+//! that device is slow. Built and run only with `--features wgpu-tests` (Cargo.toml's
+//! `required-features`), which `.ci/run` turns on after installing Mesa; without a
+//! Vulkan device these tests then fail with a message saying what to install, never pass.
 
 use burn::backend::wgpu::{Wgpu, WgpuDevice};
 use burn::backend::NdArray;

@@ -3,9 +3,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ConfigError, Error, Result};
-use crate::observer::{Observer, SolverIterationRecord};
 use crate::operator::check_dim;
-use crate::solver::{QuadraticModel, SolveOutcome, Solver, StoredIterate, Termination};
+use crate::solver::{
+    QuadraticModel, SolveOutcome, Solver, SolverIterationRecord, SolverObserver, StoredIterate, Termination,
+};
 use crate::vector::Vector;
 
 /// Martens' relative-progress stopping rule: at iteration `i`, with window
@@ -229,7 +230,7 @@ fn model_value<V: Vector>(p: &V, r: &V, g: &V) -> f64 {
 }
 
 impl<V: Vector> Solver<V> for ConjugateGradient {
-    fn solve(&mut self, model: &QuadraticModel<'_, V>, observer: &mut dyn Observer<V>) -> Result<SolveOutcome<V>> {
+    fn solve(&mut self, model: &QuadraticModel<'_, V>, observer: &mut dyn SolverObserver) -> Result<SolveOutcome<V>> {
         let cfg = &self.config;
         let g = model.gradient;
         let op = model.operator;

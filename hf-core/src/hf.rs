@@ -2,103 +2,19 @@
 
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
 use crate::cg::ConjugateGradient;
 use crate::config::{HfConfig, Mode, PreconditionerKind, RhoModel};
 use crate::damping::DampingStrategy;
 use crate::error::{ConfigError, Error, Result};
 use crate::lanczos::Lanczos;
-use crate::observer::{Control, IterationRecord, Observer, PhaseTimes, StepOutcome};
+use crate::observer::{IterationRecord, Observer, PhaseTimes, SolverReports, StepOutcome};
 use crate::operator::{CurvatureOperator, L2Regularized};
 use crate::preconditioner::{Diagonal, Identity, Preconditioner, PreconditionerContext};
 use crate::problem::{Batch, Problem};
 use crate::solver::{QuadraticModel, SolveOutcome, Solver, StoredIterate};
+use crate::state::{HfState, PluginState};
+use crate::stepper::{drive, Limits, RunReport, Stepper, StopReason};
 use crate::vector::Vector;
-
-/// Everything the loop carries from one iteration to the next: one value that a
-/// checkpoint saves and a resumed run starts from. Kept outside the optimizer so it
-/// can be inspected, checkpointed and restored ([`HessianFree::resume`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HfState<V> {
-    /// The parameters `θ`.
-    pub theta: V,
-    /// The damping `λ` for the next iteration.
-    pub damping: f64,
-    /// The trust-region radius for the next iteration (trust-region mode).
-    pub radius: f64,
-    /// The last CG solution, the next solve's warm start (before decay).
-    pub warm_start: Option<V>,
-    /// Outer iterations completed.
-    pub iteration: usize,
-    /// Failed steps in a row.
-    pub consecutive_failures: usize,
-    /// Curvature-vector products spent so far.
-    pub curvature_products: usize,
-    /// Wall time spent in [`HessianFree::step`] so far.
-    pub elapsed: Duration,
-    /// The problem's batch-sampler state after the last step
-    /// ([`Problem::sampler_state`]), so a resumed run draws the same batches.
-    #[serde(default)]
-    pub sampler: Option<u64>,
-    /// The damping strategy's and preconditioner's own state after the last step.
-    #[serde(default)]
-    pub plugins: PluginState,
-}
-
-/// The state of the plug-ins (see [`DampingStrategy::state`] and
-/// [`Preconditioner::state`]); empty for the built-in ones.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct PluginState {
-    /// The damping strategy's state.
-    pub damping: Vec<f64>,
-    /// The preconditioner's state.
-    pub preconditioner: Vec<f64>,
-}
-
-/// Why [`HessianFree::run`] returned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StopReason {
-    /// [`HfConfig::max_iterations`] outer iterations were done in all.
-    MaxIterations,
-    /// [`HfConfig::time_budget_s`] seconds were spent in all.
-    TimeBudget,
-    /// The gradient norm reached [`HfConfig::gradient_tolerance`].
-    GradientTolerance,
-    /// The objective reached [`HfConfig::target_objective`].
-    TargetObjective,
-    /// [`HfConfig::max_consecutive_failures`] steps in a row failed.
-    TooManyFailures,
-    /// An observer returned [`Control::Stop`].
-    Requested,
-}
-
-impl StopReason {
-    /// The reason's name as it is serialized (`max_iterations`, `time_budget`, …).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StopReason::MaxIterations => "max_iterations",
-            StopReason::TimeBudget => "time_budget",
-            StopReason::GradientTolerance => "gradient_tolerance",
-            StopReason::TargetObjective => "target_objective",
-            StopReason::TooManyFailures => "too_many_failures",
-            StopReason::Requested => "requested",
-        }
-    }
-}
-
-/// The summary of a run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunReport {
-    /// Why the run stopped.
-    pub stop: StopReason,
-    /// Outer iterations done in this call.
-    pub iterations: usize,
-    /// The objective at the final parameters (gradient batch, L2 included); NaN when
-    /// no iteration was done in this call.
-    pub objective: f64,
-}
 
 /// Hessian-free optimization (truncated Newton with Gauss-Newton curvature).
 ///
@@ -165,9 +81,29 @@ impl<V: Vector> HessianFree<V> {
     }
 
     /// Replaces the inner solver.
-    pub fn with_solver(mut self, solver: Box<dyn Solver<V>>) -> Self {
-        self.solver = solver;
-        self
+    ///
+    /// # Errors
+    /// A [`ConfigError`] on `mode` when the solver does not fit it: trust-region mode
+    /// needs a solver that keeps its step within the radius
+    /// ([`Solver::honours_radius`]), and damped mode gives none, so a trust-region
+    /// solver there would silently ignore [`HfConfig::trust_region`].
+    pub fn with_solver(mut self, solver: Box<dyn Solver<V>>) -> Result<Self, ConfigError> {
+        match (self.config.mode, solver.honours_radius()) {
+            (Mode::TrustRegion, false) => Err(ConfigError::new(
+                "mode",
+                "trust_region",
+                "damped for a solver that ignores the trust-region radius (CG); use Lanczos for trust_region",
+            )),
+            (Mode::Damped, true) => Err(ConfigError::new(
+                "mode",
+                "damped",
+                "trust_region for a solver that constrains its step to a radius (Lanczos): damped mode gives it none",
+            )),
+            _ => {
+                self.solver = solver;
+                Ok(self)
+            }
+        }
     }
 
     /// The configuration.
@@ -178,16 +114,9 @@ impl<V: Vector> HessianFree<V> {
     /// The initial state at `theta`.
     pub fn init(&self, theta: V) -> HfState<V> {
         HfState {
-            theta,
             damping: self.config.initial_damping,
             radius: self.config.trust_region.initial_radius,
-            warm_start: None,
-            iteration: 0,
-            consecutive_failures: 0,
-            curvature_products: 0,
-            elapsed: Duration::ZERO,
-            sampler: None,
-            plugins: PluginState::default(),
+            ..HfState::starting_at(theta)
         }
     }
 
@@ -208,7 +137,7 @@ impl<V: Vector> HessianFree<V> {
     /// Runs outer iterations until a stopping rule fires: [`HfConfig::max_iterations`]
     /// and [`HfConfig::time_budget_s`] count the whole run (a resumed state's
     /// iterations and time included), the gradient tolerance, the target objective,
-    /// too many failed steps in a row, or an observer's [`Control::Stop`]. Every
+    /// too many failed steps in a row, or an observer's [`Control::Stop`](crate::Control::Stop). Every
     /// outer iteration is shown to `observer` with the state after it.
     ///
     /// # Errors
@@ -220,45 +149,7 @@ impl<V: Vector> HessianFree<V> {
         state: &mut HfState<V>,
         observer: &mut dyn Observer<V>,
     ) -> Result<RunReport> {
-        let start_iteration = state.iteration;
-        let budget = self.config.time_budget_s.map(Duration::from_secs_f64);
-        let mut last_objective = f64::NAN;
-        let stop = loop {
-            if state.iteration >= self.config.max_iterations {
-                break StopReason::MaxIterations;
-            }
-            if budget.is_some_and(|b| state.elapsed >= b) {
-                break StopReason::TimeBudget;
-            }
-            let record = self.step(problem, state, observer)?;
-            last_objective = record.objective;
-            let control = observer.on_iteration(&record, state).map_err(Error::Observer)?;
-            if let Some(reason) = self.stop_after(&record, state) {
-                break reason;
-            }
-            if control == Control::Stop {
-                break StopReason::Requested;
-            }
-        };
-        Ok(RunReport {
-            stop,
-            iterations: state.iteration - start_iteration,
-            objective: last_objective,
-        })
-    }
-
-    /// The stopping rule that `record` fires, if any (iteration and time limits are
-    /// checked before each step instead).
-    fn stop_after(&self, record: &IterationRecord, state: &HfState<V>) -> Option<StopReason> {
-        if record.outcome != StepOutcome::NonFinite {
-            if record.gradient_norm <= self.config.gradient_tolerance {
-                return Some(StopReason::GradientTolerance);
-            }
-            if self.config.target_objective.is_some_and(|t| record.objective <= t) {
-                return Some(StopReason::TargetObjective);
-            }
-        }
-        (state.consecutive_failures >= self.config.max_consecutive_failures).then_some(StopReason::TooManyFailures)
+        drive(self, problem, state, observer)
     }
 
     /// One outer iteration; returns its record. Inner iterations go to `observer`;
@@ -436,7 +327,7 @@ impl<V: Vector> HessianFree<V> {
         if cfg.mode == Mode::TrustRegion {
             model = model.within(state.radius);
         }
-        self.solver.solve(&model, observer)
+        self.solver.solve(&model, &mut SolverReports(observer))
     }
 
     /// Objective at `θ + α p` (L2 included; `p = None` for `θ` itself) on `batch`;
@@ -650,5 +541,37 @@ fn finite(x: f64, what: &'static str) -> Result<f64> {
         Ok(x)
     } else {
         Err(Error::NonFinite { what })
+    }
+}
+
+/// The loop's view of HF: [`HessianFree::step`], the configured limits, and the
+/// rules a step's record can fire.
+impl<V: Vector, P: Problem<Vector = V>> Stepper<P> for HessianFree<V> {
+    fn step(
+        &mut self,
+        problem: &mut P,
+        state: &mut HfState<V>,
+        observer: &mut dyn Observer<V>,
+    ) -> Result<IterationRecord> {
+        HessianFree::step(self, problem, state, observer)
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            max_iterations: self.config.max_iterations,
+            time_budget: self.config.time_budget_s.map(Duration::from_secs_f64),
+        }
+    }
+
+    fn stop_after(&self, record: &IterationRecord, state: &HfState<V>) -> Option<StopReason> {
+        if record.outcome != StepOutcome::NonFinite {
+            if record.gradient_norm <= self.config.gradient_tolerance {
+                return Some(StopReason::GradientTolerance);
+            }
+            if self.config.target_objective.is_some_and(|t| record.objective <= t) {
+                return Some(StopReason::TargetObjective);
+            }
+        }
+        (state.consecutive_failures >= self.config.max_consecutive_failures).then_some(StopReason::TooManyFailures)
     }
 }

@@ -4,9 +4,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ConfigError, Error, Result};
-use crate::observer::{Observer, SolverIterationRecord};
 use crate::operator::check_dim;
-use crate::solver::{QuadraticModel, SolveOutcome, Solver, Spectrum, StoredIterate, Termination};
+use crate::solver::{
+    QuadraticModel, SolveOutcome, Solver, SolverIterationRecord, SolverObserver, Spectrum, StoredIterate, Termination,
+};
 use crate::tridiagonal::{Tridiagonal, TrustRegionSolution};
 use crate::vector::Vector;
 
@@ -100,7 +101,11 @@ impl Lanczos {
 }
 
 impl<V: Vector> Solver<V> for Lanczos {
-    fn solve(&mut self, model: &QuadraticModel<'_, V>, observer: &mut dyn Observer<V>) -> Result<SolveOutcome<V>> {
+    fn honours_radius(&self) -> bool {
+        true
+    }
+
+    fn solve(&mut self, model: &QuadraticModel<'_, V>, observer: &mut dyn SolverObserver) -> Result<SolveOutcome<V>> {
         let cfg = self.config;
         let op = model.operator;
         let g = model.gradient;

@@ -57,6 +57,8 @@ pub mod preconditioner;
 pub mod problem;
 pub mod rng;
 pub mod solver;
+pub mod state;
+pub mod stepper;
 pub mod tridiagonal;
 pub mod vector;
 
@@ -64,12 +66,16 @@ pub use cg::{CgConfig, ConjugateGradient, ProgressRule, StorageSchedule};
 pub use config::{HfConfig, LineSearchConfig, Mode, PreconditionerKind, RhoModel, TrustRegionConfig};
 pub use damping::{DampingStrategy, FixedDamping, LevenbergMarquardt};
 pub use error::{BoxError, ConfigError, Error, Result};
-pub use hf::{HessianFree, HfState, PluginState, RunReport, StopReason};
+pub use hf::HessianFree;
 pub use lanczos::{Lanczos, LanczosConfig};
-pub use observer::{Control, History, IterationRecord, Observer, PhaseTimes, SolverIterationRecord, StepOutcome};
+pub use observer::{Control, History, IterationRecord, Observer, PhaseTimes, StepOutcome};
 pub use operator::{check_dim, CurvatureOperator, DenseOperator, L2Regularized};
 pub use preconditioner::{Diagonal, Identity, Preconditioner, PreconditionerContext};
 pub use problem::{Batch, Problem};
 pub use rng::SplitMix64;
-pub use solver::{QuadraticModel, SolveOutcome, Solver, Spectrum, StoredIterate, Termination};
+pub use solver::{
+    QuadraticModel, SolveOutcome, Solver, SolverIterationRecord, SolverObserver, Spectrum, StoredIterate, Termination,
+};
+pub use state::{HfState, PluginState};
+pub use stepper::{drive, Limits, RunReport, Stepper, StopReason};
 pub use vector::Vector;

@@ -8,19 +8,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::BoxError;
-use crate::hf::HfState;
-use crate::solver::Termination;
-
-/// One inner (CG or Lanczos) iteration.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct SolverIterationRecord {
-    /// Inner iteration, 1-based.
-    pub iteration: usize,
-    /// The damped model value `q(p_i)`.
-    pub model_value: f64,
-    /// Norm of the model's gradient `A p_i + g` (the CG residual).
-    pub residual_norm: f64,
-}
+pub use crate::solver::SolverIterationRecord;
+use crate::solver::{SolverObserver, Termination};
+use crate::state::HfState;
 
 /// What happened to the step of an outer iteration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,6 +162,23 @@ pub trait Observer<V> {
 
 /// Ignores everything.
 impl<V> Observer<V> for () {}
+
+/// Keeps the inner iterations (outer ones arrive through [`Observer`]).
+impl SolverObserver for History {
+    fn on_solver_iteration(&mut self, record: &SolverIterationRecord) {
+        self.solver_iterations.push(*record);
+    }
+}
+
+/// Hands a solver's reports to an outer-loop [`Observer`]: the solvers know only
+/// [`SolverObserver`], which keeps them independent of the loop's state type.
+pub(crate) struct SolverReports<'a, V>(pub(crate) &'a mut dyn Observer<V>);
+
+impl<V> SolverObserver for SolverReports<'_, V> {
+    fn on_solver_iteration(&mut self, record: &SolverIterationRecord) {
+        self.0.on_solver_iteration(record);
+    }
+}
 
 /// Both observers see every record; the run stops if either asks.
 impl<V, A: Observer<V>, B: Observer<V>> Observer<V> for (A, B) {

@@ -3,7 +3,6 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::observer::Observer;
 use crate::operator::CurvatureOperator;
 use crate::preconditioner::Preconditioner;
 
@@ -62,8 +61,38 @@ impl<'a, V: Clone> QuadraticModel<'a, V> {
 /// [`SolveOutcome`] and the observer.
 pub trait Solver<V> {
     /// Solves the model, reporting each iteration to `observer`.
-    fn solve(&mut self, model: &QuadraticModel<'_, V>, observer: &mut dyn Observer<V>) -> Result<SolveOutcome<V>>;
+    fn solve(&mut self, model: &QuadraticModel<'_, V>, observer: &mut dyn SolverObserver) -> Result<SolveOutcome<V>>;
+
+    /// Whether the solver keeps its step within [`QuadraticModel::radius`]. A solver
+    /// that does not (CG) cannot serve trust-region mode, and one that does (Lanczos)
+    /// is only given a radius there: [`HessianFree::with_solver`](crate::HessianFree::with_solver)
+    /// refuses either mismatch rather than ignore a setting. Default `false`.
+    fn honours_radius(&self) -> bool {
+        false
+    }
 }
+
+/// One inner (CG or Lanczos) iteration.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SolverIterationRecord {
+    /// Inner iteration, 1-based.
+    pub iteration: usize,
+    /// The damped model value `q(p_i)`.
+    pub model_value: f64,
+    /// Norm of the model's gradient `A p_i + g` (the CG residual).
+    pub residual_norm: f64,
+}
+
+/// Receives a solver's inner iterations. Defined beside the solvers, so they report
+/// without knowing the outer loop; every [`Observer`](crate::Observer) is handed
+/// these reports by [`HessianFree`](crate::HessianFree).
+pub trait SolverObserver {
+    /// Called after each inner iteration.
+    fn on_solver_iteration(&mut self, _record: &SolverIterationRecord) {}
+}
+
+/// Ignores every report.
+impl SolverObserver for () {}
 
 /// Why a solver stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -710,3 +710,26 @@ fn rho_against_the_undamped_model_leaves_out_every_damping_term() {
         assert!((record.rho - 1.0).abs() < 1e-9, "ρ = {}", record.rho);
     }
 }
+
+#[test]
+fn a_solver_that_does_not_fit_the_mode_is_refused() {
+    use hf_core::{ConjugateGradient, Lanczos};
+    let damped = HfConfig::default();
+    let trust = HfConfig {
+        mode: Mode::TrustRegion,
+        ..HfConfig::default()
+    };
+    let hf = |c: &HfConfig| HessianFree::<Vec<f64>>::new(c.clone()).unwrap();
+
+    let e = hf(&damped).with_solver(Box::new(Lanczos::default())).err().unwrap();
+    assert_eq!(e.field, "mode", "{e}");
+    assert!(e.to_string().contains("Lanczos"), "{e}");
+    let e = hf(&trust)
+        .with_solver(Box::new(ConjugateGradient::default()))
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("trust_region"), "{e}");
+
+    assert!(hf(&damped).with_solver(Box::new(ConjugateGradient::default())).is_ok());
+    assert!(hf(&trust).with_solver(Box::new(Lanczos::default())).is_ok());
+}

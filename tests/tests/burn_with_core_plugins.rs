@@ -62,7 +62,7 @@ fn clusters() -> DataBatch<B, 2> {
     .unwrap()
 }
 
-fn problem(diagonal: DiagonalEstimator) -> BurnProblem<B, ClassifierSpec, SoftmaxCrossEntropy, FixedBatches<B, 2>, 2> {
+fn problem(diagonal: DiagonalEstimator) -> BurnProblem<B, ClassifierSpec, SoftmaxCrossEntropy, 2> {
     let config = ProblemConfig {
         diagonal,
         ..Default::default()

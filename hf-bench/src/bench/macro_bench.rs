@@ -10,9 +10,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::preset::Preset;
 use crate::progress::Verbosity;
-use crate::records::MetricsRow;
+use crate::settings::OptimizerKind;
 use crate::settings::RunConfig;
-use crate::train::{OptimizerKind, RunOptions};
+use crate::train::RunOptions;
+use hf_burn::train::MetricsRow;
 
 /// One method's run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,7 +70,7 @@ impl PhaseProfile {
         if rows.is_empty() {
             return None;
         }
-        let m = |f: fn(&hf_core::PhaseTimes) -> f64| median(rows.iter().map(|r| f(&r.phases)).collect());
+        let m = |f: fn(&hf_core::PhaseTimes) -> f64| median(rows.iter().map(|r| f(&r.phases())).collect());
         Some(Self {
             iterations: rows.len(),
             median: hf_core::PhaseTimes {
@@ -131,7 +132,7 @@ pub struct MacroResult {
     pub runs: Vec<MethodRun>,
 }
 
-fn read_rows(dir: &Path) -> Vec<MetricsRow> {
+fn read_rows(dir: &Path) -> Result<Vec<MetricsRow>> {
     crate::records::read_metrics(dir)
 }
 
@@ -156,9 +157,7 @@ pub fn run<B: burn::prelude::Backend>(
         cfg.trainer.target_held_out = comparison.success_below;
         cfg.trainer.checkpoint_every = 0;
         if optimizer != OptimizerKind::Hf {
-            // Minibatches for the first-order methods, evaluated every 20 steps.
-            cfg.batches.gradient = 100;
-            cfg.batches.curvature = 100;
+            // The first-order methods take many cheap steps: evaluated every 20.
             cfg.trainer.eval_every = 20;
         }
         if let Some(lr) = lr {
@@ -189,13 +188,13 @@ pub fn run<B: burn::prelude::Backend>(
         let experiment = preset.experiment(None, comparison.seq_len)?;
         let summary = crate::setup::run::<B>(&opts, experiment, device, dtype)?;
         measure = summary.held_out_measure.clone();
-        let rows = read_rows(&dir);
-        let evaluated = || rows.iter().filter(|r| r.held_out_error.is_finite());
-        let curve: Vec<(f64, f64)> = evaluated().map(|r| (r.wall_time_s, r.held_out_error)).collect();
+        let rows = read_rows(&dir)?;
+        let evaluated = || rows.iter().filter(|r| r.held_out_or_nan().is_finite());
+        let curve: Vec<(f64, f64)> = evaluated().map(|r| (r.elapsed_s, r.held_out_or_nan())).collect();
         let best = curve.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
         let success = comparison.success_below.and_then(|t| {
-            evaluated().find(|r| r.held_out_error < t).map(|r| Success {
-                seconds: r.wall_time_s,
+            evaluated().find(|r| r.held_out_or_nan() < t).map(|r| Success {
+                seconds: r.elapsed_s,
                 iteration: r.iteration,
             })
         });

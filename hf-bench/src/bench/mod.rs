@@ -1,4 +1,4 @@
-//! `hf bench`: what each piece costs on each backend (micro), and whether HF beats
+//! `hessfree bench`: what each piece costs on each backend (micro), and whether HF beats
 //! first-order training at equal wall time (macro).
 
 pub mod macro_bench;
@@ -71,7 +71,10 @@ pub fn cuda_available() -> Result<(), String> {
     }
     #[cfg(not(feature = "cuda"))]
     {
-        Err("this hf was built without the cuda feature (cargo build --release -p hf-bench --features cuda)".into())
+        Err(
+            "this hessfree was built without the cuda feature (cargo build --release -p hf-bench --features cuda)"
+                .into(),
+        )
     }
 }
 
@@ -93,6 +96,6 @@ pub fn wgpu_available() -> Result<(), String> {
     }
     #[cfg(not(feature = "wgpu"))]
     {
-        Err("this hf was built without the wgpu feature".into())
+        Err("this hessfree was built without the wgpu feature".into())
     }
 }

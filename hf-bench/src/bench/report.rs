@@ -11,7 +11,7 @@ use super::Skipped;
 use crate::error::Result;
 use crate::records::write_atomic;
 
-/// Everything one `hf bench` run measured.
+/// Everything one `hessfree bench` run measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchReport {
     /// The command line that produced it.
@@ -33,7 +33,7 @@ fn ms(t: &Timing) -> String {
 /// The report as Markdown.
 pub fn markdown(r: &BenchReport) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "# hf bench\n\n`{}` on {} CPUs.\n", r.command, r.cpus);
+    let _ = writeln!(s, "# hessfree bench\n\n`{}` on {} CPUs.\n", r.command, r.cpus);
     if !r.micro.is_empty() {
         let _ = writeln!(
             s,

@@ -6,18 +6,18 @@
 //! - `model.mpk`: the network at `θ`, written by burn's [`ModelRecorder`]
 //!   (`NamedMpkFileRecorder<DoublePrecisionSettings>`, exact for f32 and f64 models), so any burn program loads it
 //!   with `Module::load_file`;
-//! - `state.bin`: `HFSTATE1`, a little-endian `u64` length, that many bytes of JSON
-//!   (the scalars of [`HfState`], the caller's run metadata and the FNV-1a hash of
-//!   `model.mpk`), `θ` and the warm start as little-endian `f64`, then the 64-bit
-//!   FNV-1a hash of everything before it.
+//! - `state.bin`: `HFSTATE2`, a little-endian `u64` length, that many bytes of JSON
+//!   (the whole [`HfState`] with each vector replaced by its length, the caller's run
+//!   metadata and the FNV-1a hash of `model.mpk`), `θ` and the warm start as
+//!   little-endian `f64`, then the 64-bit FNV-1a hash of everything before it.
 //!
 //! A checkpoint is written into a temporary directory and renamed into place, so an
 //! interruption never leaves half of one; only the last `keep` are kept. Loading
 //! verifies both hashes and that every value is finite, so a flipped byte or a NaN
 //! is refused with [`Error::Checkpoint`] instead of resumed from.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use burn::module::Module;
 use burn::prelude::Backend;
@@ -25,11 +25,11 @@ use burn::record::{DoublePrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::DType;
 use serde::{Deserialize, Serialize};
 
-use hf_core::{HfState, PluginState};
+use hf_core::HfState;
 
 use crate::error::{Error, Result};
-use crate::evaluator::Templates;
 use crate::network::Network;
+use crate::templates::Templates;
 use crate::vector::ParamVector;
 
 /// The recorder of `model.mpk`: burn's named MessagePack format in f64, so f32 and f64 models round-trip exactly.
@@ -42,7 +42,9 @@ pub const MODEL_FILE: &str = "model";
 /// The optimizer state's file name inside a checkpoint.
 pub const STATE_FILE: &str = "state.bin";
 
-const MAGIC: &[u8; 8] = b"HFSTATE1";
+const MAGIC: &[u8; 8] = b"HFSTATE2";
+/// The format before the state was written whole.
+const MAGIC_V1: &[u8; 8] = b"HFSTATE1";
 
 /// 64-bit FNV-1a: cheap, and any single changed byte changes it.
 pub fn fnv1a(bytes: &[u8]) -> u64 {
@@ -51,20 +53,17 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-/// Everything in `state.bin` besides the vectors.
+/// Everything in `state.bin` besides the vectors: the state itself, each vector as
+/// its length ([`HfState::map_vectors`]), so no field of the state can miss the file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct StateMeta {
-    iteration: usize,
-    damping: f64,
-    radius: f64,
-    consecutive_failures: usize,
-    curvature_products: usize,
-    elapsed_s: f64,
-    sampler: Option<u64>,
-    plugins: PluginState,
-    parameters: usize,
-    has_warm_start: bool,
+    state: HfState<usize>,
+    /// The method that wrote it (`hf`, `adam`, …).
+    method: String,
     model_hash: u64,
+    /// The FNV-1a hash of each file the method added (a first-order optimizer's state).
+    extra_files: BTreeMap<String, u64>,
     run: serde_json::Value,
 }
 
@@ -75,6 +74,8 @@ pub struct Checkpoint {
     pub dir: PathBuf,
     /// The optimizer state, vectors as `f64`.
     pub state: HfState<Vec<f64>>,
+    /// The method that wrote it ([`TrainingMethod::name`](super::TrainingMethod::name)).
+    pub method: String,
     /// The run metadata the writer attached (preset, seed, … for a program).
     pub run: serde_json::Value,
 }
@@ -88,21 +89,8 @@ impl Checkpoint {
 
     /// The state on backend `B`, vectors of `dtype` on `device`.
     pub fn to_state<B: Backend>(&self, device: &B::Device, dtype: DType) -> HfState<ParamVector<B>> {
-        let s = &self.state;
-        let n = s.theta.len();
-        let on_device = |v: &Vec<f64>| ParamVector::new(crate::tensor_from_f64(v.clone(), [n], device, dtype));
-        HfState {
-            theta: on_device(&s.theta),
-            damping: s.damping,
-            radius: s.radius,
-            warm_start: s.warm_start.as_ref().map(on_device),
-            iteration: s.iteration,
-            consecutive_failures: s.consecutive_failures,
-            curvature_products: s.curvature_products,
-            elapsed: s.elapsed,
-            sampler: s.sampler,
-            plugins: s.plugins.clone(),
-        }
+        self.state
+            .map_vectors(|v| ParamVector::new(crate::tensor_from_f64(v.clone(), [v.len()], device, dtype)))
     }
 }
 
@@ -148,8 +136,9 @@ pub fn latest(root: &Path) -> Result<Option<PathBuf>> {
 }
 
 /// Writes a checkpoint of `state` (the model built from `state.theta` by
-/// `templates`) under `root`, then deletes all but the newest `keep` (at least one).
-/// Returns the new checkpoint's directory.
+/// `templates`) by `method` under `root`, with the files `extra` writes into its
+/// directory (hashed, and verified on load), then deletes all but the newest `keep`
+/// (at least one). Returns the new checkpoint's directory.
 ///
 /// # Errors
 /// [`Error::Io`] on a file-system error, [`Error::Checkpoint`] when burn's recorder
@@ -158,8 +147,10 @@ pub fn save<B: Backend, N: Network<D>, const D: usize>(
     root: &Path,
     templates: &Templates<B, N, D>,
     state: &HfState<ParamVector<B>>,
+    method: &str,
     run: &serde_json::Value,
     keep: usize,
+    extra: &dyn Fn(&Path) -> Result<()>,
 ) -> Result<PathBuf> {
     let final_dir = root.join(format!("{:09}", state.iteration));
     let tmp = root.join(format!(".tmp-{:09}", state.iteration));
@@ -167,8 +158,8 @@ pub fn save<B: Backend, N: Network<D>, const D: usize>(
         path: final_dir.clone(),
         reason,
     };
-    let theta = state.theta.to_vec();
-    let warm = state.warm_start.as_ref().map(ParamVector::to_vec);
+    let host = state.map_vectors(ParamVector::to_vec);
+    let (theta, warm) = (&host.theta, &host.warm_start);
     if theta.iter().chain(warm.iter().flatten()).any(|v| !v.is_finite()) {
         return Err(fail(
             "the state holds a NaN or an infinity; a checkpoint is never written from one".into(),
@@ -194,19 +185,25 @@ pub fn save<B: Backend, N: Network<D>, const D: usize>(
         .map_err(|e| fail(format!("burn's recorder could not write the model: {e}")))?;
     let model_file = tmp.join(MODEL_FILE).with_extension("mpk");
     let model_bytes = std::fs::read(&model_file).map_err(io("read", &model_file))?;
+    extra(&tmp)?;
+    let mut extra_files = BTreeMap::new();
+    for entry in std::fs::read_dir(&tmp).map_err(io("read", &tmp))? {
+        let path = entry.map_err(io("read", &tmp))?.path();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if path != model_file {
+            let bytes = std::fs::read(&path).map_err(io("read", &path))?;
+            extra_files.insert(name, fnv1a(&bytes));
+        }
+    }
 
     let meta = StateMeta {
-        iteration: state.iteration,
-        damping: state.damping,
-        radius: state.radius,
-        consecutive_failures: state.consecutive_failures,
-        curvature_products: state.curvature_products,
-        elapsed_s: state.elapsed.as_secs_f64(),
-        sampler: state.sampler,
-        plugins: state.plugins.clone(),
-        parameters: theta.len(),
-        has_warm_start: warm.is_some(),
+        state: host.map_vectors(Vec::len),
+        method: method.to_string(),
         model_hash: fnv1a(&model_bytes),
+        extra_files,
         run: run.clone(),
     };
     let json = serde_json::to_vec(&meta).map_err(|e| fail(format!("cannot encode the state ({e})")))?;
@@ -221,7 +218,12 @@ pub fn save<B: Backend, N: Network<D>, const D: usize>(
     bytes.extend_from_slice(&sum.to_le_bytes());
     let state_file = tmp.join(STATE_FILE);
     std::fs::write(&state_file, &bytes).map_err(io("write", &state_file))?;
-    for f in [&state_file, &model_file] {
+    let written: Vec<PathBuf> = std::fs::read_dir(&tmp)
+        .map_err(io("read", &tmp))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()
+        .map_err(io("read", &tmp))?;
+    for f in &written {
         std::fs::File::open(f)
             .and_then(|f| f.sync_all())
             .map_err(io("sync", f))?;
@@ -261,6 +263,12 @@ pub fn load(dir: &Path) -> Result<Checkpoint> {
     };
     let bytes = std::fs::read(&state_file)
         .map_err(|e| fail(format!("cannot read {STATE_FILE} ({e}); is this a checkpoint?")))?;
+    if bytes.len() >= 8 && &bytes[..8] == MAGIC_V1 {
+        return Err(fail(format!(
+            "{STATE_FILE} was written by an earlier version of hf (format 1), which this one does not read; \
+             start the run afresh"
+        )));
+    }
     if bytes.len() < 24 || &bytes[..8] != MAGIC {
         return Err(fail(format!(
             "{STATE_FILE} is not an hf optimizer state (bad magic number)"
@@ -282,16 +290,22 @@ pub fn load(dir: &Path) -> Result<Checkpoint> {
     let meta: StateMeta =
         serde_json::from_slice(json).map_err(|e| fail(format!("{STATE_FILE}: corrupt metadata ({e})")))?;
     let vectors = &body[16 + len..];
-    let count = meta
-        .parameters
-        .checked_mul(if meta.has_warm_start { 2 } else { 1 })
+    let parameters = meta.state.theta;
+    let warm_len = meta.state.warm_start;
+    if warm_len.is_some_and(|w| w != parameters) {
+        return Err(fail(format!(
+            "{STATE_FILE}: a warm start of {} entries for {parameters} parameters",
+            warm_len.unwrap_or_default()
+        )));
+    }
+    let count = parameters
+        .checked_mul(if warm_len.is_some() { 2 } else { 1 })
         .and_then(|c| c.checked_mul(8));
     if count != Some(vectors.len()) {
         return Err(fail(format!(
-            "{STATE_FILE} holds {} bytes of vectors, which {} parameters{} do not fill",
+            "{STATE_FILE} holds {} bytes of vectors, which {parameters} parameters{} do not fill",
             vectors.len(),
-            meta.parameters,
-            if meta.has_warm_start { " and a warm start" } else { "" }
+            if warm_len.is_some() { " and a warm start" } else { "" }
         )));
     }
     let values: Vec<f64> = vectors
@@ -299,21 +313,21 @@ pub fn load(dir: &Path) -> Result<Checkpoint> {
         .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
         .collect();
     if let Some(k) = values.iter().position(|v| !v.is_finite()) {
-        let (what, at) = if k < meta.parameters {
+        let (what, at) = if k < parameters {
             ("parameter", k)
         } else {
-            ("warm-start entry", k - meta.parameters)
+            ("warm-start entry", k - parameters)
         };
         return Err(fail(format!(
             "{what} {at} is {}: a run never saves non-finite values, so the file is corrupt",
             values[k]
         )));
     }
-    let elapsed = Duration::try_from_secs_f64(meta.elapsed_s).ok();
-    if !(meta.damping.is_finite() && meta.damping >= 0.0 && meta.radius.is_finite() && elapsed.is_some()) {
+    let s = &meta.state;
+    if !(s.damping.is_finite() && s.damping >= 0.0 && s.radius.is_finite()) {
         return Err(fail(format!(
-            "damping {}, radius {}, elapsed {} s: not a state a run saves, so the file is corrupt",
-            meta.damping, meta.radius, meta.elapsed_s
+            "damping {}, radius {}: not a state a run saves, so the file is corrupt",
+            s.damping, s.radius
         )));
     }
     let model_file = dir.join(MODEL_FILE).with_extension("mpk");
@@ -323,21 +337,27 @@ pub fn load(dir: &Path) -> Result<Checkpoint> {
             "model.mpk: checksum mismatch: the model file was changed or damaged after it was written".into(),
         ));
     }
-    let (theta, warm) = values.split_at(meta.parameters);
+    for (name, hash) in &meta.extra_files {
+        let path = dir.join(name);
+        let bytes = std::fs::read(&path).map_err(|e| fail(format!("cannot read {name} ({e})")))?;
+        if fnv1a(&bytes) != *hash {
+            return Err(fail(format!(
+                "{name}: checksum mismatch: the file was changed or damaged after it was written"
+            )));
+        }
+    }
+    // The vectors in the order map_vectors visits them: θ, then the warm start.
+    // (Their lengths were checked against the bytes above.)
+    let mut rest = values.as_slice();
+    let state = meta.state.map_vectors(|&n| {
+        let (v, tail) = rest.split_at(n.min(rest.len()));
+        rest = tail;
+        v.to_vec()
+    });
     Ok(Checkpoint {
         dir: dir.to_path_buf(),
-        state: HfState {
-            theta: theta.to_vec(),
-            damping: meta.damping,
-            radius: meta.radius,
-            warm_start: meta.has_warm_start.then(|| warm.to_vec()),
-            iteration: meta.iteration,
-            consecutive_failures: meta.consecutive_failures,
-            curvature_products: meta.curvature_products,
-            elapsed: elapsed.unwrap_or_default(),
-            sampler: meta.sampler,
-            plugins: meta.plugins,
-        },
+        state,
+        method: meta.method,
         run: meta.run,
     })
 }

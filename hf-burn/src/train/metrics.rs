@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::Backend;
 use hf_core::{BoxError, Control, HfState, IterationRecord, PhaseTimes, StepOutcome, Termination};
+use serde::{Deserialize, Serialize};
 
 use super::{TrainingObserver, TrainingRecord};
 use crate::error::{Error, Result};
@@ -40,123 +41,184 @@ pub fn held_out_column(measure: Option<&str>) -> String {
     column
 }
 
-/// The CSV columns, the held-out one named after its measure ([`held_out_column`]).
-pub fn metrics_header(held_out: Option<&str>) -> Vec<String> {
-    let held = held_out_column(held_out);
-    [
-        "iteration",
-        "elapsed_s",
-        "objective_before",
-        "objective",
-        held.as_str(),
-        "gradient_norm",
-        "damping",
-        "next_damping",
-        "radius",
-        "rho",
-        "solver_iterations",
-        "termination",
-        "curvature_products",
-        "chosen_iterate",
-        "step_size",
-        "step_norm",
-        "outcome",
-        "gradient_s",
-        "preconditioner_s",
-        "solve_s",
-        "backtracking_s",
-        "rho_s",
-        "line_search_s",
-    ]
-    .map(str::to_string)
-    .to_vec()
+/// One row of the metrics files: every field of a [`TrainingRecord`], flat. The one
+/// schema of `metrics.csv` (its columns are these fields in this order, the held-out
+/// one named after its measure: [`held_out_column`]) and of `metrics.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsRow {
+    /// Outer iteration (HF) or step (first-order), 1-based.
+    pub iteration: usize,
+    /// Seconds of training so far.
+    pub elapsed_s: f64,
+    /// Objective on the gradient batch before the step.
+    pub objective_before: f64,
+    /// Objective on the gradient batch after the step.
+    pub objective: f64,
+    /// The held-out measure at the new `θ`, on evaluation iterations.
+    pub held_out: Option<f64>,
+    /// Norm of the gradient before the step.
+    pub gradient_norm: f64,
+    /// Damping `λ` of the solve.
+    pub damping: f64,
+    /// Damping for the next iteration.
+    pub next_damping: f64,
+    /// Trust-region radius (trust-region mode only).
+    pub radius: Option<f64>,
+    /// Reduction ratio `ρ`.
+    pub rho: f64,
+    /// Inner solver iterations.
+    pub solver_iterations: usize,
+    /// Why the inner solver stopped.
+    pub termination: Option<Termination>,
+    /// Curvature-vector products spent.
+    pub curvature_products: usize,
+    /// The iterate chosen by CG backtracking.
+    pub chosen_iterate: usize,
+    /// Step length `α` (the learning rate for first-order steps).
+    pub step_size: f64,
+    /// `‖α p‖`.
+    pub step_norm: f64,
+    /// What happened to the step.
+    pub outcome: StepOutcome,
+    /// Seconds in the gradient phase.
+    pub gradient_s: f64,
+    /// Seconds in the preconditioner phase.
+    pub preconditioner_s: f64,
+    /// Seconds in the inner solve.
+    pub solve_s: f64,
+    /// Seconds in CG backtracking.
+    pub backtracking_s: f64,
+    /// Seconds computing `ρ`.
+    pub rho_s: f64,
+    /// Seconds in the line search.
+    pub line_search_s: f64,
 }
 
-fn name<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
+/// The position of the held-out column among [`MetricsRow`]'s fields.
+const HELD_OUT_FIELD: usize = 4;
+
+impl From<&TrainingRecord> for MetricsRow {
+    fn from(r: &TrainingRecord) -> Self {
+        let i = &r.iteration;
+        let t = &i.phases;
+        Self {
+            iteration: i.iteration,
+            elapsed_s: i.elapsed.as_secs_f64(),
+            objective_before: i.objective_before,
+            objective: i.objective,
+            held_out: r.held_out,
+            gradient_norm: i.gradient_norm,
+            damping: i.damping,
+            next_damping: i.next_damping,
+            radius: i.radius,
+            rho: i.rho,
+            solver_iterations: i.solver_iterations,
+            termination: i.termination,
+            curvature_products: i.curvature_products,
+            chosen_iterate: i.chosen_iterate,
+            step_size: i.step_size,
+            step_norm: i.step_norm,
+            outcome: i.outcome,
+            gradient_s: t.gradient,
+            preconditioner_s: t.preconditioner,
+            solve_s: t.solve,
+            backtracking_s: t.backtracking,
+            rho_s: t.rho,
+            line_search_s: t.line_search,
+        }
+    }
 }
 
-fn opt(v: Option<f64>) -> String {
-    v.map(|x| x.to_string()).unwrap_or_default()
-}
-
-/// One record as CSV fields, in [`metrics_header`]'s order. Floats are written in
-/// Rust's shortest round-trip form, so a parsed row equals the written one.
-fn csv_fields(r: &TrainingRecord) -> Vec<String> {
-    let i = &r.iteration;
-    let t = &i.phases;
-    vec![
-        i.iteration.to_string(),
-        i.elapsed.as_secs_f64().to_string(),
-        i.objective_before.to_string(),
-        i.objective.to_string(),
-        opt(r.held_out),
-        i.gradient_norm.to_string(),
-        i.damping.to_string(),
-        i.next_damping.to_string(),
-        opt(i.radius),
-        i.rho.to_string(),
-        i.solver_iterations.to_string(),
-        i.termination.as_ref().map(name).unwrap_or_default(),
-        i.curvature_products.to_string(),
-        i.chosen_iterate.to_string(),
-        i.step_size.to_string(),
-        i.step_norm.to_string(),
-        name(&i.outcome),
-        t.gradient.to_string(),
-        t.preconditioner.to_string(),
-        t.solve.to_string(),
-        t.backtracking.to_string(),
-        t.rho.to_string(),
-        t.line_search.to_string(),
-    ]
-}
-
-/// Parses a row written by [`csv_fields`]; `None` when any field is malformed.
-fn parse_fields(f: &csv::StringRecord) -> Option<TrainingRecord> {
-    let num = |k: usize| f.get(k)?.parse::<f64>().ok();
-    let int = |k: usize| f.get(k)?.parse::<usize>().ok();
-    let optional = |k: usize| match f.get(k)? {
-        "" => Some(None),
-        s => s.parse::<f64>().ok().map(Some),
-    };
-    let enumeration = |k: usize| Some(serde_json::Value::String(f.get(k)?.to_string()));
-    let termination = match f.get(11)? {
-        "" => None,
-        _ => Some(serde_json::from_value::<Termination>(enumeration(11)?).ok()?),
-    };
-    Some(TrainingRecord {
-        iteration: IterationRecord {
-            iteration: int(0)?,
-            elapsed: std::time::Duration::try_from_secs_f64(num(1)?).ok()?,
-            objective_before: num(2)?,
-            objective: num(3)?,
-            gradient_norm: num(5)?,
-            damping: num(6)?,
-            next_damping: num(7)?,
-            radius: optional(8)?,
-            rho: num(9)?,
-            solver_iterations: int(10)?,
-            termination,
-            curvature_products: int(12)?,
-            chosen_iterate: int(13)?,
-            step_size: num(14)?,
-            step_norm: num(15)?,
-            outcome: serde_json::from_value::<StepOutcome>(enumeration(16)?).ok()?,
-            phases: PhaseTimes {
-                gradient: num(17)?,
-                preconditioner: num(18)?,
-                solve: num(19)?,
-                backtracking: num(20)?,
-                rho: num(21)?,
-                line_search: num(22)?,
+impl MetricsRow {
+    /// The [`TrainingRecord`] this row was written from (`None` when `elapsed_s` is
+    /// not a valid duration).
+    pub fn to_record(&self) -> Option<TrainingRecord> {
+        Some(TrainingRecord {
+            iteration: IterationRecord {
+                iteration: self.iteration,
+                elapsed: std::time::Duration::try_from_secs_f64(self.elapsed_s).ok()?,
+                objective_before: self.objective_before,
+                objective: self.objective,
+                gradient_norm: self.gradient_norm,
+                damping: self.damping,
+                next_damping: self.next_damping,
+                radius: self.radius,
+                rho: self.rho,
+                solver_iterations: self.solver_iterations,
+                termination: self.termination,
+                curvature_products: self.curvature_products,
+                chosen_iterate: self.chosen_iterate,
+                step_size: self.step_size,
+                step_norm: self.step_norm,
+                outcome: self.outcome,
+                phases: self.phases(),
             },
+            held_out: self.held_out,
+        })
+    }
+
+    /// The phase times as the optimizer records them.
+    pub fn phases(&self) -> PhaseTimes {
+        PhaseTimes {
+            gradient: self.gradient_s,
+            preconditioner: self.preconditioner_s,
+            solve: self.solve_s,
+            backtracking: self.backtracking_s,
+            rho: self.rho_s,
+            line_search: self.line_search_s,
+        }
+    }
+
+    /// The held-out measure, NaN when it was not evaluated in this row.
+    pub fn held_out_or_nan(&self) -> f64 {
+        self.held_out.unwrap_or(f64::NAN)
+    }
+}
+
+/// [`MetricsRow`]'s field names, in order, read from the struct itself.
+fn field_names() -> Vec<String> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let probe = MetricsRow::from(&TrainingRecord {
+        iteration: IterationRecord {
+            iteration: 0,
+            objective_before: 0.0,
+            objective: 0.0,
+            gradient_norm: 0.0,
+            damping: 0.0,
+            next_damping: 0.0,
+            radius: None,
+            rho: 0.0,
+            solver_iterations: 0,
+            termination: None,
+            curvature_products: 0,
+            chosen_iterate: 0,
+            step_size: 0.0,
+            step_norm: 0.0,
+            outcome: StepOutcome::Accepted,
+            elapsed: std::time::Duration::ZERO,
+            phases: PhaseTimes::default(),
         },
-        held_out: optional(4)?,
-    })
+        held_out: None,
+    });
+    // Serializing one row with headers on makes the csv crate write the field names.
+    let _ = writer.serialize(&probe);
+    let bytes = writer.into_inner().unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes);
+    text.lines()
+        .next()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::to_string)
+        .collect()
+}
+
+/// The CSV columns: [`MetricsRow`]'s fields, the held-out one named after its
+/// measure ([`held_out_column`]).
+pub fn metrics_header(held_out: Option<&str>) -> Vec<String> {
+    let mut names = field_names();
+    names[HELD_OUT_FIELD] = held_out_column(held_out);
+    names
 }
 
 /// Writes `metrics.csv` and `metrics.jsonl` in a run directory, one row per outer
@@ -171,7 +233,7 @@ pub struct MetricsWriter {
     csv: csv::Writer<File>,
     jsonl: File,
     held_out: Option<String>,
-    rows: Vec<TrainingRecord>,
+    rows: Vec<MetricsRow>,
 }
 
 impl MetricsWriter {
@@ -203,7 +265,7 @@ impl MetricsWriter {
         };
         // The kept rows are written to temporary files that replace the old ones only
         // once complete: an interruption here loses nothing.
-        let mut csv_text = csv::Writer::from_writer(Vec::new());
+        let mut csv_text = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
         let mut jsonl_text = String::new();
         let encode = |e: csv::Error| Error::Metrics {
             path: csv_path.clone(),
@@ -211,7 +273,7 @@ impl MetricsWriter {
         };
         csv_text.write_record(&header).map_err(encode)?;
         for r in &rows {
-            csv_text.write_record(csv_fields(r)).map_err(encode)?;
+            csv_text.serialize(r).map_err(encode)?;
             jsonl_text.push_str(&json_line(r, held_out));
             jsonl_text.push('\n');
         }
@@ -246,7 +308,8 @@ impl MetricsWriter {
     /// # Errors
     /// [`Error::Io`] or [`Error::Metrics`] when a file cannot be written.
     pub fn push(&mut self, record: &TrainingRecord) -> Result<()> {
-        self.csv.write_record(csv_fields(record)).map_err(|e| Error::Metrics {
+        let row = MetricsRow::from(record);
+        self.csv.serialize(&row).map_err(|e| Error::Metrics {
             path: self.csv_path.clone(),
             reason: format!("cannot write: {e}"),
         })?;
@@ -255,19 +318,19 @@ impl MetricsWriter {
             path: self.csv_path.clone(),
             source,
         })?;
-        writeln!(self.jsonl, "{}", json_line(record, self.held_out.as_deref()))
+        writeln!(self.jsonl, "{}", json_line(&row, self.held_out.as_deref()))
             .and_then(|()| self.jsonl.flush())
             .map_err(|source| Error::Io {
                 action: "write",
                 path: self.jsonl_path.clone(),
                 source,
             })?;
-        self.rows.push(record.clone());
+        self.rows.push(row);
         Ok(())
     }
 
     /// Every row so far, those kept from before a resume included.
-    pub fn rows(&self) -> &[TrainingRecord] {
+    pub fn rows(&self) -> &[MetricsRow] {
         &self.rows
     }
 }
@@ -294,10 +357,9 @@ pub fn replace_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// The JSON line of a record: the iteration record's fields, the held-out value and
 /// the measure's name. Non-finite numbers become `null`.
-fn json_line(r: &TrainingRecord, held_out: Option<&str>) -> String {
-    let mut v = serde_json::to_value(&r.iteration).unwrap_or_default();
+fn json_line(r: &MetricsRow, held_out: Option<&str>) -> String {
+    let mut v = serde_json::to_value(r).unwrap_or_default();
     if let Some(map) = v.as_object_mut() {
-        map.insert("held_out".into(), r.held_out.into());
         map.insert("held_out_measure".into(), held_out.into());
     }
     v.to_string()
@@ -309,10 +371,10 @@ fn json_line(r: &TrainingRecord, held_out: Option<&str>) -> String {
 /// # Errors
 /// [`Error::Metrics`] when the columns are not a metrics file's or a row is
 /// malformed; [`Error::Io`] when it cannot be read.
-pub fn read_metrics(path: &Path) -> Result<(String, Vec<TrainingRecord>)> {
+pub fn read_metrics(path: &Path) -> Result<(String, Vec<MetricsRow>)> {
     let held = held_out_column_of(path)?;
     let mut header = metrics_header(None);
-    header[4] = held.clone();
+    header[HELD_OUT_FIELD] = held.clone();
     Ok((held, read_rows(path, &header, usize::MAX)?))
 }
 
@@ -328,10 +390,10 @@ fn held_out_column_of(path: &Path) -> Result<String> {
         path: path.to_path_buf(),
         reason: format!("unreadable header ({e})"),
     })?;
-    Ok(header.get(4).unwrap_or_default().to_string())
+    Ok(header.get(HELD_OUT_FIELD).unwrap_or_default().to_string())
 }
 
-fn read_rows(path: &Path, header: &[String], keep_through: usize) -> Result<Vec<TrainingRecord>> {
+fn read_rows(path: &Path, header: &[String], keep_through: usize) -> Result<Vec<MetricsRow>> {
     let fail = |reason: String| Error::Metrics {
         path: path.to_path_buf(),
         reason,
@@ -354,10 +416,15 @@ fn read_rows(path: &Path, header: &[String], keep_through: usize) -> Result<Vec<
              with another held-out measure; resume with the same settings or start a new run directory"
         )));
     }
+    // Rows are read by field name: the held-out column under the struct's own name.
+    let fields = csv::StringRecord::from(field_names());
     let mut rows = Vec::new();
     let mut records = reader.records().enumerate().peekable();
     while let Some((line, row)) = records.next() {
-        let parsed = row.ok().as_ref().and_then(parse_fields);
+        let parsed = row
+            .ok()
+            .and_then(|r| r.deserialize::<MetricsRow>(Some(&fields)).ok())
+            .filter(|r| r.to_record().is_some());
         let Some(record) = parsed else {
             // A torn last row (the process was killed while writing it) is dropped;
             // a bad row anywhere else means the file was damaged.
@@ -366,7 +433,7 @@ fn read_rows(path: &Path, header: &[String], keep_through: usize) -> Result<Vec<
             }
             return Err(fail(format!("row {} is malformed", line + 1)));
         };
-        if record.iteration.iteration <= keep_through {
+        if record.iteration <= keep_through {
             rows.push(record);
         }
     }
@@ -408,9 +475,10 @@ mod tests {
         let (column, rows) = read_metrics(&path).unwrap();
         assert_eq!(column, "held_out_mse");
         assert_eq!(rows.len(), 2);
-        assert_eq!(rows[1].iteration.iteration, 2);
+        assert_eq!(rows[1].iteration, 2);
         assert_eq!(rows[0].held_out, Some(0.25));
-        assert_eq!(rows[0].iteration.radius, None);
+        assert_eq!(rows[0].radius, None);
+        assert_eq!(rows[0].termination, Some(Termination::MaxIterations));
 
         std::fs::write(&path, format!("{header}\n{}\n3,0.5,2\n{}\n", row(1), row(4))).unwrap();
         assert!(matches!(read_metrics(&path), Err(Error::Metrics { ref reason, .. }) if reason.contains("row 2")));

@@ -4,17 +4,19 @@
 use std::path::{Path, PathBuf};
 
 use burn::prelude::Backend;
-use hf_core::{BoxError, Control, HessianFree, HfState, IterationRecord, Observer, StopReason};
+use hf_core::{BoxError, Control, HfState, IterationRecord, StopReason};
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{self, CHECKPOINTS_DIR};
-use super::metrics::MetricsWriter;
+use super::held_out::HeldOutMeasure;
+use super::method::TrainingMethod;
+use super::metrics::{MetricsRow, MetricsWriter};
 use crate::error::{Error, Result};
-use crate::evaluator::{Evaluator, Templates};
-use crate::jvp::{ForwardMode, JvpStrategy};
+use crate::evaluator::Evaluator;
 use crate::loss::MatchingLoss;
 use crate::network::Network;
-use crate::problem::{BatchSource, BurnProblem};
+use crate::problem::BurnProblem;
+use crate::templates::Templates;
 use crate::vector::ParamVector;
 
 /// What the trainer does around the optimizer. The optimizer's own limits
@@ -120,10 +122,11 @@ pub trait TrainingObserver<B: Backend> {
     }
 }
 
-/// A held-out measure: its name (for metrics columns) and how to compute it.
-type HeldOutFn<B, N, L, const D: usize, J> = Box<dyn FnMut(&Evaluator<B, N, L, D, J>, &ParamVector<B>) -> Result<f64>>;
+/// The trainer's held-out measure.
+type HeldOutFn<B, N, L, const D: usize> = Box<dyn HeldOutMeasure<B, N, L, D>>;
 
-/// Saves checkpoints: every `every` iterations and when the run ends.
+/// Saves checkpoints: every `every` iterations and when the run ends, with what the
+/// method adds ([`TrainingMethod::save`]).
 struct Checkpointer<B: Backend, N: Network<D>, const D: usize> {
     root: PathBuf,
     templates: Templates<B, N, D>,
@@ -134,34 +137,40 @@ struct Checkpointer<B: Backend, N: Network<D>, const D: usize> {
 }
 
 impl<B: Backend, N: Network<D>, const D: usize> Checkpointer<B, N, D> {
-    fn save(&mut self, state: &HfState<ParamVector<B>>) -> Result<(), BoxError> {
+    fn save<L: MatchingLoss>(
+        &mut self,
+        state: &HfState<ParamVector<B>>,
+        method: &dyn TrainingMethod<B, N, L, D>,
+    ) -> Result<()> {
         if self.last_saved != Some(state.iteration) {
-            checkpoint::save(&self.root, &self.templates, state, &self.run, self.keep)?;
+            let extra = |dir: &Path| method.save(dir);
+            checkpoint::save(
+                &self.root,
+                &self.templates,
+                state,
+                method.name(),
+                &self.run,
+                self.keep,
+                &extra,
+            )?;
             self.last_saved = Some(state.iteration);
         }
         Ok(())
     }
-}
 
-impl<B: Backend, N: Network<D>, const D: usize> TrainingObserver<B> for Checkpointer<B, N, D> {
-    fn on_iteration(&mut self, record: &TrainingRecord, state: &HfState<ParamVector<B>>) -> Result<Control, BoxError> {
-        if self.every > 0 && record.iteration.iteration.is_multiple_of(self.every) {
-            self.save(state)?;
-        }
-        Ok(Control::Continue)
-    }
-
-    fn on_finish(&mut self, _report: &TrainingReport, state: &HfState<ParamVector<B>>) -> Result<(), BoxError> {
-        self.save(state)
+    fn due(&self, iteration: usize) -> bool {
+        self.every > 0 && iteration.is_multiple_of(self.every)
     }
 }
 
-/// Hessian-free training of a burn network: [`HessianFree::run`] over a
-/// [`BurnProblem`], with a held-out measure evaluated every
-/// [`TrainerConfig::eval_every`] iterations, and observers for everything else —
-/// [`metrics`](Self::metrics) files, [`checkpoints`](Self::checkpoints) in burn's
-/// record format, a progress bar of your own. [`resume`](Self::resume) continues
-/// from the newest checkpoint exactly where the run stopped.
+/// Training of a burn network by any [`TrainingMethod`] — Hessian-free
+/// optimization ([`hf_core::HessianFree`]) or one of burn's first-order optimizers
+/// ([`FirstOrder`](super::FirstOrder)) — over a [`BurnProblem`], with one loop for
+/// all: the method's limits and stopping rules, a held-out measure evaluated every
+/// [`TrainerConfig::eval_every`] iterations, [`metrics`](Self::metrics) files,
+/// [`checkpoints`](Self::checkpoints) in burn's record format, and observers for
+/// everything else (a progress bar of your own). [`resume`](Self::resume) continues
+/// from the newest checkpoint exactly where the run stopped, whatever the method.
 ///
 /// # Example
 /// ```
@@ -202,47 +211,46 @@ impl<B: Backend, N: Network<D>, const D: usize> TrainingObserver<B> for Checkpoi
 /// assert!(dir.join("metrics.csv").exists() && dir.join("checkpoints").exists());
 /// # std::fs::remove_dir_all(&dir).unwrap();
 /// ```
-pub struct Trainer<B, N, L, S, const D: usize, J = ForwardMode>
+pub struct Trainer<B, N, L, const D: usize>
 where
     B: Backend,
     N: Network<D>,
     L: MatchingLoss,
-    S: BatchSource<B, D>,
-    J: JvpStrategy,
 {
-    problem: BurnProblem<B, N, L, S, D, J>,
-    hf: HessianFree<ParamVector<B>>,
+    problem: BurnProblem<B, N, L, D>,
+    method: Box<dyn TrainingMethod<B, N, L, D>>,
     config: TrainerConfig,
-    held_out: Option<(String, HeldOutFn<B, N, L, D, J>)>,
+    held_out: Option<HeldOutFn<B, N, L, D>>,
     observers: Vec<Box<dyn TrainingObserver<B>>>,
     metrics: Option<MetricsWriter>,
+    checkpoints: Option<Checkpointer<B, N, D>>,
 }
 
-impl<B, N, L, S, const D: usize, J> Trainer<B, N, L, S, D, J>
+impl<B, N, L, const D: usize> Trainer<B, N, L, D>
 where
     B: Backend,
     N: Network<D> + 'static,
     L: MatchingLoss + 'static,
-    S: BatchSource<B, D>,
-    J: JvpStrategy + 'static,
 {
-    /// A trainer of `problem` by `hf`.
+    /// A trainer of `problem` by `method`: a [`HessianFree`](hf_core::HessianFree)
+    /// optimizer or a first-order one ([`FirstOrder`](super::FirstOrder)).
     ///
     /// # Errors
     /// [`Error::Config`] for an invalid `config`.
     pub fn new(
-        problem: BurnProblem<B, N, L, S, D, J>,
-        hf: HessianFree<ParamVector<B>>,
+        problem: BurnProblem<B, N, L, D>,
+        method: impl TrainingMethod<B, N, L, D> + 'static,
         config: TrainerConfig,
     ) -> Result<Self> {
         config.validate()?;
         Ok(Self {
             problem,
-            hf,
+            method: Box::new(method),
             config,
             held_out: None,
             observers: Vec::new(),
             metrics: None,
+            checkpoints: None,
         })
     }
 
@@ -251,9 +259,17 @@ where
     pub fn held_out(
         mut self,
         name: impl Into<String>,
-        measure: impl FnMut(&Evaluator<B, N, L, D, J>, &ParamVector<B>) -> Result<f64> + 'static,
+        measure: impl FnMut(&Evaluator<B, N, L, D>, &ParamVector<B>) -> Result<f64> + 'static,
     ) -> Self {
-        self.held_out = Some((name.into(), Box::new(measure)));
+        self.held_out = Some(Box::new((name.into(), measure)));
+        self
+    }
+
+    /// Sets the held-out measure (a metrics column `held_out_<its name>`): one of
+    /// hf-models' (reconstruction error, classification error, sequence zero-one
+    /// loss) or your own [`HeldOutMeasure`].
+    pub fn held_out_measure(mut self, measure: impl HeldOutMeasure<B, N, L, D> + 'static) -> Self {
+        self.held_out = Some(Box::new(measure));
         self
     }
 
@@ -276,7 +292,7 @@ where
             path: dir.to_path_buf(),
             source,
         })?;
-        let writer = MetricsWriter::create(dir, self.held_out.as_ref().map(|(n, _)| n.as_str()), resume_from)?;
+        let writer = MetricsWriter::create(dir, self.held_out.as_ref().map(|m| m.name()), resume_from)?;
         self.metrics = Some(writer);
         Ok(self)
     }
@@ -286,30 +302,35 @@ where
     /// the newest [`TrainerConfig::keep_checkpoints`]; `run` is stored with each, for
     /// the program's own identity checks on resume.
     pub fn checkpoints(mut self, dir: &Path, run: serde_json::Value) -> Self {
-        self.observers.push(Box::new(Checkpointer {
+        self.checkpoints = Some(Checkpointer {
             root: dir.join(CHECKPOINTS_DIR),
             templates: self.problem.evaluator().templates().clone(),
             every: self.config.checkpoint_every,
             keep: self.config.keep_checkpoints,
             run,
             last_saved: None,
-        }));
+        });
         self
     }
 
     /// The problem.
-    pub fn problem(&self) -> &BurnProblem<B, N, L, S, D, J> {
+    pub fn problem(&self) -> &BurnProblem<B, N, L, D> {
         &self.problem
     }
 
     /// The problem, mutably (to replace its batch source's state, say).
-    pub fn problem_mut(&mut self) -> &mut BurnProblem<B, N, L, S, D, J> {
+    pub fn problem_mut(&mut self) -> &mut BurnProblem<B, N, L, D> {
         &mut self.problem
     }
 
-    /// The optimizer.
-    pub fn optimizer(&self) -> &HessianFree<ParamVector<B>> {
-        &self.hf
+    /// The method's name (`hf`, `adam`, …).
+    pub fn method_name(&self) -> &str {
+        self.method.name()
+    }
+
+    /// The starting state at `theta` (an initialization of your own).
+    pub fn start_at(&self, theta: ParamVector<B>) -> HfState<ParamVector<B>> {
+        self.method.init(theta)
     }
 
     /// The starting state at the network's own initialization.
@@ -317,7 +338,7 @@ where
     /// # Errors
     /// As [`BurnProblem::initial_parameters`].
     pub fn init(&self, device: &B::Device) -> Result<HfState<ParamVector<B>>> {
-        Ok(self.hf.init(self.problem.initial_parameters(device)?))
+        Ok(self.method.init(self.problem.initial_parameters(device)?))
     }
 
     /// The state of the newest checkpoint under `dir/checkpoints/`, verified, with the
@@ -346,118 +367,109 @@ where
                 ),
             });
         }
+        if ck.method != self.method.name() {
+            return Err(Error::Checkpoint {
+                path: latest,
+                reason: format!(
+                    "written by the {} method, this trainer runs {}: resume with the method that wrote it",
+                    ck.method,
+                    self.method.name()
+                ),
+            });
+        }
         let dtype = self.problem.initial_parameters(device)?.tensor().dtype();
         let state = ck.to_state::<B>(device, dtype);
-        self.hf.resume(&mut self.problem, &state)?;
+        self.method.resume(&mut self.problem, &state, &latest)?;
         Ok((state, ck.run))
     }
 
-    /// Trains from `state` until a stopping rule fires, then lets each observer
-    /// finish (the checkpointer saves the final state).
+    /// Trains from `state` until a stopping rule fires — the method's limits and
+    /// rules ([`Stepper`](hf_core::Stepper)), the held-out target, an observer's
+    /// request — then saves the final checkpoint and lets each observer finish.
+    ///
+    /// Each iteration: the method's step, the held-out measure when due, the metrics
+    /// row, the observers, then the checkpoint when due (so a checkpoint's metrics
+    /// rows are always on disk before it).
     ///
     /// # Errors
-    /// The optimizer's errors, a held-out measure's, or an observer's.
+    /// The method's errors, a held-out measure's, an observer's, or a checkpoint's.
     pub fn run(&mut self, state: &mut HfState<ParamVector<B>>) -> Result<TrainingReport> {
         let evaluator = self.problem.evaluator().clone();
-        let mut hooks = Hooks {
-            evaluator: &evaluator,
-            held_out: self.held_out.as_mut().map(|(_, f)| f),
-            metrics: self.metrics.as_mut(),
-            observers: &mut self.observers,
-            config: &self.config,
-            last_iteration: self.hf.config().max_iterations,
-            latest_held_out: None,
-            target_reached: false,
-            error: None,
+        let limits = self.method.limits();
+        let start = state.iteration;
+        let mut latest_held_out: Option<(usize, f64)> = None;
+        let mut objective = f64::NAN;
+        let stop = loop {
+            if let Some(reason) = limits.reached(state) {
+                break TrainingStop::Optimizer(reason);
+            }
+            let record = self.method.step(&mut self.problem, state, &mut ())?;
+            objective = record.objective;
+            let i = record.iteration;
+            let due = i.is_multiple_of(self.config.eval_every) || i == limits.max_iterations;
+            let held_out = match self.held_out.as_mut().filter(|_| due) {
+                Some(m) => Some(m.measure(&evaluator, &state.theta)?),
+                None => None,
+            };
+            if let Some(v) = held_out {
+                latest_held_out = Some((i, v));
+            }
+            let record = TrainingRecord {
+                iteration: record,
+                held_out,
+            };
+            if let Some(m) = self.metrics.as_mut() {
+                m.push(&record)?;
+            }
+            let mut control = Control::Continue;
+            for o in self.observers.iter_mut() {
+                if o.on_iteration(&record, state).map_err(observer_error)? == Control::Stop {
+                    control = Control::Stop;
+                }
+            }
+            if let Some(c) = self.checkpoints.as_mut().filter(|c| c.due(i)) {
+                c.save(state, self.method.as_ref())?;
+            }
+            if let Some(reason) = self.method.stop_after(&record.iteration, state) {
+                break TrainingStop::Optimizer(reason);
+            }
+            if let (Some(t), Some(v)) = (self.config.target_held_out, held_out) {
+                if v < t {
+                    break TrainingStop::TargetHeldOut;
+                }
+            }
+            if control == Control::Stop {
+                break TrainingStop::Optimizer(StopReason::Requested);
+            }
         };
-        let result = self.hf.run(&mut self.problem, state, &mut hooks);
-        if let Some(e) = hooks.error.take() {
-            return Err(e);
-        }
-        let report = result?;
-        let held_out = match (hooks.latest_held_out, hooks.held_out.as_mut()) {
+        let held_out = match (latest_held_out, self.held_out.as_mut()) {
             (Some((i, v)), _) if i == state.iteration => Some(v),
-            (_, Some(f)) => Some(f(&evaluator, &state.theta)?),
+            (_, Some(m)) => Some(m.measure(&evaluator, &state.theta)?),
             (_, None) => None,
         };
         let report = TrainingReport {
-            stop: if hooks.target_reached {
-                TrainingStop::TargetHeldOut
-            } else {
-                TrainingStop::Optimizer(report.stop)
-            },
-            iterations: report.iterations,
-            objective: report.objective,
+            stop,
+            iterations: state.iteration - start,
+            objective,
             held_out,
         };
+        if let Some(c) = self.checkpoints.as_mut() {
+            c.save(state, self.method.as_ref())?;
+        }
         for o in self.observers.iter_mut() {
-            o.on_finish(&report, state)
-                .map_err(|e| Error::Optimizer(hf_core::Error::Observer(e)))?;
+            o.on_finish(&report, state).map_err(observer_error)?;
         }
         Ok(report)
     }
 
     /// The metrics rows so far (those kept from before a resume included); empty
     /// unless [`metrics`](Self::metrics) files are written.
-    pub fn metrics_rows(&self) -> &[TrainingRecord] {
+    pub fn metrics_rows(&self) -> &[MetricsRow] {
         self.metrics.as_ref().map_or(&[], MetricsWriter::rows)
     }
 }
 
-/// The optimizer's observer inside [`Trainer::run`]: evaluates the held-out measure,
-/// then shows each observer the [`TrainingRecord`].
-struct Hooks<'a, B: Backend, N: Network<D>, L: MatchingLoss, const D: usize, J: JvpStrategy> {
-    evaluator: &'a Evaluator<B, N, L, D, J>,
-    held_out: Option<&'a mut HeldOutFn<B, N, L, D, J>>,
-    metrics: Option<&'a mut MetricsWriter>,
-    observers: &'a mut Vec<Box<dyn TrainingObserver<B>>>,
-    config: &'a TrainerConfig,
-    last_iteration: usize,
-    latest_held_out: Option<(usize, f64)>,
-    target_reached: bool,
-    /// A held-out measure's error, kept typed (the optimizer would box it).
-    error: Option<Error>,
-}
-
-impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize, J: JvpStrategy> Observer<ParamVector<B>>
-    for Hooks<'_, B, N, L, D, J>
-{
-    fn on_iteration(&mut self, record: &IterationRecord, state: &HfState<ParamVector<B>>) -> Result<Control, BoxError> {
-        let i = record.iteration;
-        let due = i.is_multiple_of(self.config.eval_every) || i == self.last_iteration;
-        let held_out = match self.held_out.as_mut().filter(|_| due) {
-            Some(f) => match f(self.evaluator, &state.theta) {
-                Ok(v) => Some(v),
-                Err(e) => {
-                    let message = e.to_string();
-                    self.error = Some(e);
-                    return Err(message.into());
-                }
-            },
-            None => None,
-        };
-        if let Some(v) = held_out {
-            self.latest_held_out = Some((i, v));
-        }
-        let record = TrainingRecord {
-            iteration: record.clone(),
-            held_out,
-        };
-        if let Some(m) = self.metrics.as_mut() {
-            m.push(&record)?;
-        }
-        let mut control = Control::Continue;
-        for o in self.observers.iter_mut() {
-            if o.on_iteration(&record, state)? == Control::Stop {
-                control = Control::Stop;
-            }
-        }
-        if let (Some(t), Some(v)) = (self.config.target_held_out, held_out) {
-            if v < t {
-                self.target_reached = true;
-                control = Control::Stop;
-            }
-        }
-        Ok(control)
-    }
+/// An observer's error, as the optimizer reports one.
+fn observer_error(e: BoxError) -> Error {
+    Error::Optimizer(hf_core::Error::Observer(e))
 }

@@ -240,7 +240,7 @@ pub fn output_hessian(kind: &str, z: &[f64]) -> Vec<f64> {
 /// The Jacobian of the flattened outputs (and hidden states) with respect to θ, by
 /// central differences, column by column: `(rows_z, rows_h, J_z, J_h)`, row-major.
 pub fn fd_jacobian<N: Network<D>, L: MatchingLoss, const D: usize>(
-    ev: &Evaluator<TestBackend, N, L, D, TestJvp>,
+    ev: &Evaluator<TestBackend, N, L, D>,
     theta: &[f64],
     input: &Tensor<TestBackend, D>,
 ) -> (usize, usize, Vec<f64>, Vec<f64>) {
@@ -304,7 +304,7 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
 
 /// Random parameters of moderate size (so that logistic units are not saturated).
 pub fn random_theta<N: Network<D>, L: MatchingLoss, const D: usize>(
-    ev: &Evaluator<TestBackend, N, L, D, TestJvp>,
+    ev: &Evaluator<TestBackend, N, L, D>,
     rng: &mut Rng,
 ) -> Vec<f64> {
     rng.normals(ev.num_params(), 0.5)

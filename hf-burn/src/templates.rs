@@ -1,0 +1,217 @@
+//! [`Templates`]: a network's module on each backend level an evaluation runs on
+//! (plain, autodiff, dual, autodiff over dual), with `θ` loaded into a clone per
+//! evaluation; and the two passes every way of differentiating shares.
+
+use burn::prelude::*;
+
+use std::sync::OnceLock;
+
+use burn::module::{Module, ModuleMapper, Param};
+
+use crate::backend::{lift, Inner, Outer};
+use crate::dual::Dual;
+use crate::error::{Error, Result};
+use crate::network::{Network, Outputs};
+use crate::params::{load, ParamLayout};
+
+/// The network's module on each backend an evaluation runs on, built on first use
+/// (and its parameters materialized once, so that loading `θ` into a clone does not
+/// run the initializer again); parameters are loaded from a flat vector for every
+/// evaluation.
+#[derive(Debug, Clone)]
+pub struct Templates<B: Backend, N: Network<D>, const D: usize> {
+    network: N,
+    device: B::Device,
+    base: N::Module<B>,
+    inner: N::Module<Inner<B>>,
+    outer: OnceLock<N::Module<Outer<B>>>,
+    dual: OnceLock<N::Module<Dual<B>>>,
+    dual_inner: OnceLock<N::Module<Dual<Inner<B>>>>,
+    inner_dual: OnceLock<N::Module<Inner<Dual<B>>>>,
+    layout: ParamLayout,
+    /// The frozen tensors' values, the same in every backend's copy.
+    frozen: Vec<TensorData>,
+}
+
+/// Initializes every lazy parameter of `module` now, once.
+fn materialized<C: Backend, M: Module<C>>(module: M) -> M {
+    struct Touch;
+    impl<C: Backend> ModuleMapper<C> for Touch {
+        fn map_float<const K: usize>(&mut self, param: Param<Tensor<C, K>>) -> Param<Tensor<C, K>> {
+            param.map(|t| t)
+        }
+    }
+    module.map(&mut Touch)
+}
+
+impl<B: Backend, N: Network<D>, const D: usize> Templates<B, N, D> {
+    /// Builds the module on `B` and `Autodiff<B>` (the other levels on first use).
+    ///
+    /// # Errors
+    /// [`Error::NoParameters`] for a network without float parameters.
+    ///
+    /// The trainable parameters are those that require a gradient on `Autodiff<B>`;
+    /// the others (BatchNorm's running statistics, parameters marked not to require a
+    /// gradient) keep the values `init` gave them on `Autodiff<B>`, on every backend.
+    pub fn new(network: N, device: &B::Device) -> Result<Self> {
+        let inner = materialized(network.init::<Inner<B>>(device));
+        let layout = ParamLayout::of_trainable(&inner);
+        if layout.is_empty() {
+            return Err(Error::NoParameters);
+        }
+        let frozen = layout.frozen_values(&inner);
+        let base = layout.with_frozen(materialized(network.init::<B>(device)), &frozen);
+        Ok(Self {
+            inner,
+            frozen,
+            outer: OnceLock::new(),
+            dual: OnceLock::new(),
+            dual_inner: OnceLock::new(),
+            inner_dual: OnceLock::new(),
+            device: device.clone(),
+            base,
+            layout,
+            network,
+        })
+    }
+
+    fn built<'a, C: Backend<Device = B::Device>>(&self, cell: &'a OnceLock<N::Module<C>>) -> &'a N::Module<C> {
+        cell.get_or_init(|| {
+            let module = materialized(self.network.init::<C>(&self.device));
+            self.layout.with_frozen(module, &self.frozen)
+        })
+    }
+
+    /// The parameter layout.
+    pub fn layout(&self) -> &ParamLayout {
+        &self.layout
+    }
+
+    /// The architecture.
+    pub fn network(&self) -> &N {
+        &self.network
+    }
+
+    /// The module on `B` with parameters `theta`.
+    ///
+    /// # Errors
+    /// [`Error::ParameterShape`] if `theta` does not fit the layout.
+    pub fn module(&self, theta: &Tensor<B, 1>) -> Result<N::Module<B>> {
+        load(self.base.clone(), &self.layout, theta)
+    }
+
+    /// The module on `Autodiff<B>` with parameters `theta`, each parameter its own leaf
+    /// of the graph (as burn's first-order optimizers expect).
+    ///
+    /// # Errors
+    /// [`Error::ParameterShape`] if `theta` does not fit the layout.
+    pub fn leaf_module(&self, theta: &Tensor<B, 1>) -> Result<N::Module<Inner<B>>> {
+        struct Leaves;
+        impl<C: burn::tensor::backend::AutodiffBackend> burn::module::ModuleMapper<C> for Leaves {
+            fn map_float<const K: usize>(
+                &mut self,
+                param: burn::module::Param<Tensor<C, K>>,
+            ) -> burn::module::Param<Tensor<C, K>> {
+                param.map(|t| t.detach().require_grad())
+            }
+        }
+        let module = load(self.inner.clone(), &self.layout, &lift(theta.clone()))?;
+        Ok(burn::module::Module::map(module, &mut Leaves))
+    }
+
+    /// Forward pass on `B` (no autodiff graph).
+    pub fn forward(&self, theta: &Tensor<B, 1>, input: Tensor<B, D>) -> Result<Outputs<B>> {
+        Ok(self.network.forward(&self.module(theta)?, input))
+    }
+
+    /// Forward pass on one level of autodiff, with `theta` as given (a leaf or not).
+    pub fn forward_inner(&self, theta: &Tensor<Inner<B>, 1>, input: Tensor<Inner<B>, D>) -> Result<Outputs<Inner<B>>> {
+        let module = load(self.inner.clone(), &self.layout, theta)?;
+        Ok(self.network.forward(&module, input))
+    }
+
+    /// Forward pass on one level of autodiff with the network's parameter uses
+    /// reported to `taps` (`None`: the network does not report them).
+    pub fn forward_inner_with_taps(
+        &self,
+        theta: &Tensor<Inner<B>, 1>,
+        input: Tensor<Inner<B>, D>,
+        taps: &mut crate::AffineTaps<Inner<B>>,
+    ) -> Result<Option<Outputs<Inner<B>>>> {
+        let module = load(self.inner.clone(), &self.layout, theta)?;
+        Ok(self.network.forward_with_taps(&module, input, taps))
+    }
+
+    /// The module on one level of autodiff as built (its parameter ids are those of
+    /// every module loaded from it).
+    pub(crate) fn inner_template(&self) -> &N::Module<Inner<B>> {
+        &self.inner
+    }
+
+    /// Forward pass on two levels of autodiff (double backward).
+    pub fn forward_outer(&self, theta: &Tensor<Outer<B>, 1>, input: Tensor<Outer<B>, D>) -> Result<Outputs<Outer<B>>> {
+        let module = load(self.built(&self.outer).clone(), &self.layout, theta)?;
+        Ok(self.network.forward(&module, input))
+    }
+
+    /// Forward pass on dual numbers over `B`: outputs and their tangents, no graph.
+    pub fn forward_dual(&self, theta: &Tensor<Dual<B>, 1>, input: Tensor<Dual<B>, D>) -> Result<Outputs<Dual<B>>> {
+        let module = load(self.built(&self.dual).clone(), &self.layout, theta)?;
+        Ok(self.network.forward(&module, input))
+    }
+
+    /// Forward pass on dual numbers over autodiff: the primal records its graph, the
+    /// tangent does not (forward-mode Gauss-Newton products).
+    pub fn forward_dual_inner(
+        &self,
+        theta: &Tensor<Dual<Inner<B>>, 1>,
+        input: Tensor<Dual<Inner<B>>, D>,
+    ) -> Result<Outputs<Dual<Inner<B>>>> {
+        let module = load(self.built(&self.dual_inner).clone(), &self.layout, theta)?;
+        Ok(self.network.forward(&module, input))
+    }
+
+    /// Forward pass on autodiff over dual numbers (Hessian products, reverse over forward).
+    pub fn forward_inner_dual(
+        &self,
+        theta: &Tensor<Inner<Dual<B>>, 1>,
+        input: Tensor<Inner<Dual<B>>, D>,
+    ) -> Result<Outputs<Inner<Dual<B>>>> {
+        let module = load(self.built(&self.inner_dual).clone(), &self.layout, theta)?;
+        Ok(self.network.forward(&module, input))
+    }
+
+    /// `Jᵀ w = J_zᵀ w_z + J_hᵀ w_h` at `theta`: a forward and a backward pass.
+    pub fn vjp(&self, theta: &Tensor<B, 1>, input: &Tensor<B, D>, w: &Outputs<B>) -> Result<Tensor<B, 1>> {
+        let theta_i = lift(theta.clone()).require_grad();
+        let out = self.forward_inner(&theta_i, lift(input.clone()))?;
+        Ok(backward_onto(&theta_i, out, w))
+    }
+}
+
+/// Outputs and targets must have the same shape.
+pub(crate) fn check_outputs(z: &[usize], t: &[usize]) -> Result<()> {
+    if z == t {
+        Ok(())
+    } else {
+        Err(Error::OutputShape {
+            outputs: z.to_vec(),
+            targets: t.to_vec(),
+        })
+    }
+}
+
+/// `∂/∂θ (⟨z, w_z⟩ + ⟨h, w_h⟩)`: one backward pass from outputs that hold their graph.
+pub(crate) fn backward_onto<B: Backend>(
+    theta: &Tensor<Inner<B>, 1>,
+    out: Outputs<Inner<B>>,
+    w: &Outputs<B>,
+) -> Tensor<B, 1> {
+    let mut s = (out.z * lift(w.z.clone())).sum();
+    if let (Some(h), Some(wh)) = (out.hidden, &w.hidden) {
+        s = s + (h * lift(wh.clone())).sum();
+    }
+    theta
+        .grad(&s.backward())
+        .unwrap_or_else(|| theta.clone().inner().zeros_like())
+}

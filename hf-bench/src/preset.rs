@@ -117,7 +117,7 @@ fn base(
         batches,
         hf: HfConfig {
             max_iterations,
-            initial_damping,
+            initial_damping: Some(initial_damping),
             cg: CgConfig {
                 max_iterations: cg_max,
                 ..Default::default()

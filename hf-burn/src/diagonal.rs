@@ -47,7 +47,7 @@ impl Default for DiagonalEstimator {
 }
 
 /// `n` random signs ±1 (reproducible, independent of the backend's generator), 64 per draw.
-fn signs(rng: &mut SplitMix64, n: usize) -> Vec<f64> {
+pub(crate) fn signs(rng: &mut SplitMix64, n: usize) -> Vec<f64> {
     let mut out = Vec::with_capacity(n);
     while out.len() < n {
         let bits = rng.next_u64();

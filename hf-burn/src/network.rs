@@ -59,8 +59,9 @@ impl<B: Backend> Outputs<B> {
 ///     }
 ///
 ///     fn forward<B: Backend>(&self, m: &TwoLayer<B>, x: Tensor<B, 2>) -> Outputs<B> {
-///         // hf_burn::nn::linear, not Linear::forward: burn cannot differentiate that twice.
-///         Outputs::new(hf_burn::nn::linear(&m.out, hf_burn::nn::linear(&m.hidden, x).tanh()))
+///         // burn's own layers as they are: forward mode (the default) differentiates
+///         // them. Only the DoubleBackward cross-check needs hf_burn::nn::linear.
+///         Outputs::new(m.out.forward(m.hidden.forward(x).tanh()))
 ///     }
 /// }
 /// ```

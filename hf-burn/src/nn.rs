@@ -1,12 +1,12 @@
-//! Layers that survive double backward.
+//! Layers that survive double backward, for the [`DoubleBackward`](crate::DoubleBackward)
+//! cross-check only.
 //!
 //! burn 0.21 computes `nn::Linear` with a fused `linear` operation whose backward
-//! pass cannot itself be differentiated ("Can't differentiate linear_x_backward"), so
-//! a network that calls `Linear::forward` can produce gradients but no curvature
-//! products. [`linear`] computes the same affine map from the same module with
-//! `matmul` and an addition, which differentiate to any order: keep your
-//! `nn::Linear` fields and records, and call `hf_burn::nn::linear(&self.layer, x)`
-//! in `forward`.
+//! pass cannot itself be differentiated ("Can't differentiate linear_x_backward").
+//! Forward mode, the default, differentiates it (and every burn operation), so
+//! `Linear::forward` is right for training; only curvature products by double
+//! backward need [`linear`], which computes the same affine map from the same module
+//! with `matmul` and an addition, differentiable to any order.
 
 use burn::nn::Linear;
 use burn::prelude::*;

@@ -12,6 +12,10 @@ use crate::loss::MatchingLoss;
 use crate::network::Network;
 use crate::vector::ParamVector;
 
+/// Random-sign probes in [`BurnProblem`]'s estimate of the curvature's scale (each
+/// one curvature product).
+pub const CURVATURE_SCALE_PROBES: usize = 2;
+
 /// Where the gradient and curvature batches of each HF iteration come from.
 pub trait BatchSource<B: Backend, const D: usize> {
     /// The gradient batch of outer iteration `iteration` (1-based).
@@ -126,7 +130,7 @@ impl Default for ProblemConfig {
 /// let batches = FixedBatches::split(DataBatch::new(x, y).unwrap(), 1);
 /// let mut problem = BurnProblem::new(Line, SquaredError, batches, ProblemConfig::default(), &device).unwrap();
 /// let theta = problem.initial_parameters(&device).unwrap();
-/// let mut hf = HessianFree::new(HfConfig { initial_damping: 1e-3, max_iterations: 20, ..Default::default() }).unwrap();
+/// let mut hf = HessianFree::new(HfConfig { initial_damping: Some(1e-3), max_iterations: 20, ..Default::default() }).unwrap();
 /// let mut state = hf.init(theta);
 /// hf.run(&mut problem, &mut state, &mut ()).unwrap();
 /// let fitted = state.theta.to_vec(); // [weight, bias]
@@ -254,6 +258,28 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize> hf_core::Proble
             op = op.with_structural_damping(StructuralDamping { mu });
         }
         Ok(Box::new(op))
+    }
+
+    /// Hutchinson's estimate of `tr(G)/n` on the curvature batch: `vᵀGv/n` averaged
+    /// over [`CURVATURE_SCALE_PROBES`] vectors of random signs (fixed seeds, so a run
+    /// is reproducible), structural damping left out.
+    fn curvature_scale(&mut self, theta: &ParamVector<B>) -> hf_core::Result<Option<f64>> {
+        self.ensure_batches()?;
+        let c = self.curvature_batch().clone();
+        let op = CurvatureProduct::new(&self.evaluator, theta.clone(), c, self.config.curvature, 0.0)?;
+        let n = theta.tensor().dims()[0];
+        let mut rng = hf_core::SplitMix64::new(0x5CA1_E0F0_C0DE);
+        let mut sum = 0.0;
+        for _ in 0..CURVATURE_SCALE_PROBES {
+            let v = ParamVector::new(crate::tensor_from_f64(
+                crate::diagonal::signs(&mut rng, n),
+                [n],
+                &theta.tensor().device(),
+                theta.tensor().dtype(),
+            ));
+            sum += hf_core::Vector::dot(&v, &hf_core::CurvatureOperator::apply(&op, &v)?);
+        }
+        Ok(Some(sum / (CURVATURE_SCALE_PROBES * n.max(1)) as f64))
     }
 
     fn curvature_diagonal(&mut self, theta: &ParamVector<B>) -> hf_core::Result<Option<ParamVector<B>>> {

@@ -445,3 +445,43 @@ fn a_network_with_a_frozen_layer_has_exact_products() {
         batch,
     );
 }
+
+/// [`RecurrentSpec`]'s LSTM with a deliberately wrong derivative: three more copies
+/// of its outputs enter through `detach`, which the function has but its derivatives
+/// (forward and backward mode alike) do not.
+#[derive(Clone, Debug)]
+struct DetachedLstm;
+
+impl Network<3> for DetachedLstm {
+    type Module<B: Backend> = Recurrent<B>;
+    fn init<B: Backend>(&self, device: &B::Device) -> Recurrent<B> {
+        RecurrentSpec { lstm: true }.init(device)
+    }
+    fn forward<B: Backend>(&self, m: &Recurrent<B>, x: Tensor<B, 3>) -> Outputs<B> {
+        let z = RecurrentSpec { lstm: true }.forward(m, x).z;
+        Outputs::new(z.clone() + z.detach().mul_scalar(3.0))
+    }
+}
+
+#[test]
+fn check_curvature_tells_an_lstms_f32_gates_from_a_wrong_rule() {
+    use hf_burn::check_curvature;
+    let device = Default::default();
+    Nd::seed(&device, 11);
+    let batch = DataBatch::new(t(wave(48, 0.2, 1.0), [4, 6, 2]), t(wave(48, 1.3, 1.0), [24, 2])).unwrap();
+    let theta = ParamVector::from_module(&RecurrentSpec { lstm: true }.init::<Nd>(&device)).unwrap();
+
+    // burn's Lstm gates use its sigmoid, which rounds through f32 on NdArray<f64>.
+    let correct = Evaluator::new(RecurrentSpec { lstm: true }, SquaredError, &device).unwrap();
+    let report = check_curvature(&correct, &theta, &batch, 3).unwrap();
+    println!("correct: {report}");
+    assert!(report.is_consistent(), "{report}");
+    assert!(report.noise_limited() && report.forward_noise > 1e-12, "{report}");
+    assert!(report.to_string().contains("cannot resolve below"), "{report}");
+
+    let wrong = Evaluator::new(DetachedLstm, SquaredError, &device).unwrap();
+    let report = check_curvature(&wrong, &theta, &batch, 3).unwrap();
+    println!("wrong: {report}");
+    assert!(!report.is_consistent(), "{report}");
+    assert!(report.to_string().contains("a derivative rule is wrong"), "{report}");
+}

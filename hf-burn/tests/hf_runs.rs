@@ -67,7 +67,7 @@ fn train<B: Backend>(dtype: DType) -> Vec<f64> {
     let start: Vec<f64> = (0..n).map(|k| 0.4 * (k as f64 + 1.0).sin()).collect();
     let theta = hf_burn::ParamVector::new(tensor_from_f64(start, [n], &device, dtype));
     let mut hf = HessianFree::new(HfConfig {
-        initial_damping: 1.0,
+        initial_damping: Some(1.0),
         max_iterations: 30,
         ..Default::default()
     })

@@ -120,7 +120,7 @@ fn trainer(max_iterations: usize, config: TrainerConfig) -> MlpTrainer {
     let problem = problem();
     let hf = HessianFree::new(HfConfig {
         max_iterations,
-        initial_damping: 1.0,
+        initial_damping: Some(1.0),
         ..Default::default()
     })
     .unwrap();

@@ -118,7 +118,7 @@ fn hf_decreases_the_loss_on_wgpu() {
     let p = problem.evaluator().num_params();
     let theta = ParamVector::new(tensor_from_f64(signal(p, 0.37), [p], &device, DType::F32));
     let mut hf = HessianFree::new(HfConfig {
-        initial_damping: 1.0,
+        initial_damping: Some(1.0),
         max_iterations: 8,
         ..Default::default()
     })

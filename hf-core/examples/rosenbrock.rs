@@ -67,7 +67,7 @@ impl Observer<Vec<f64>> for Printer {
 fn main() -> std::result::Result<(), BoxError> {
     let n = 10;
     let config = HfConfig {
-        initial_damping: 1.0,
+        initial_damping: Some(1.0),
         preconditioner: PreconditionerKind::Identity,
         max_iterations: 300,
         gradient_tolerance: 1e-10,

@@ -124,9 +124,16 @@ pub struct HfConfig {
     /// Stop once this many seconds were spent in outer iterations in all (a resumed
     /// state's time included). Default none.
     pub time_budget_s: Option<f64>,
-    /// Initial damping `λ₀`; problem-dependent. Default `45` (Martens' autoencoders,
-    /// with the curvature averaged over the batch).
-    pub initial_damping: f64,
+    /// Initial damping `λ₀`. Default none: chosen at the first iteration from the
+    /// curvature's own scale, its mean eigenvalue `tr(G)/n` — the problem's estimate
+    /// ([`Problem::curvature_scale`](crate::Problem::curvature_scale); hf-burn's is
+    /// Hutchinson's, `vᵀGv/n` over random signs), or, when it has none, the curvature
+    /// along the gradient `gᵀGg/gᵀg` — since a good `λ` is relative to the scale of
+    /// the curvature, which no fixed number is for every model. (Should the first
+    /// iteration fail before the curvature is measured, `λ` starts from 1.) Martens' autoencoders
+    /// (the curvature averaged over the batch) used `45`, which hf's autoencoder
+    /// presets keep.
+    pub initial_damping: Option<f64>,
     /// The Levenberg-Marquardt rule used unless another strategy is supplied.
     pub damping: LevenbergMarquardt,
     /// Damped or trust-region mode.
@@ -164,7 +171,7 @@ impl Default for HfConfig {
         Self {
             max_iterations: 100,
             time_budget_s: None,
-            initial_damping: 45.0,
+            initial_damping: None,
             damping: LevenbergMarquardt::default(),
             mode: Mode::default(),
             cg: CgConfig::default(),
@@ -196,12 +203,14 @@ impl HfConfig {
     /// Checks every field; the error names the first invalid one and its allowed range.
     pub fn validate(&self) -> Result<(), ConfigError> {
         check(self.max_iterations > 0, "max_iterations", self.max_iterations, "≥ 1")?;
-        check(
-            self.initial_damping.is_finite() && self.initial_damping >= 0.0,
-            "initial_damping",
-            self.initial_damping,
-            "finite and ≥ 0",
-        )?;
+        if let Some(lambda) = self.initial_damping {
+            check(
+                lambda.is_finite() && lambda >= 0.0,
+                "initial_damping",
+                lambda,
+                "finite and ≥ 0, or none (from the curvature's scale)",
+            )?;
+        }
         self.damping.validate("damping.")?;
         self.cg.validate("cg.")?;
         self.lanczos.validate("lanczos.")?;

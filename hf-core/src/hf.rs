@@ -114,7 +114,9 @@ impl<V: Vector> HessianFree<V> {
     /// The initial state at `theta`.
     pub fn init(&self, theta: V) -> HfState<V> {
         HfState {
-            damping: self.config.initial_damping,
+            // Unset: chosen from the curvature during the first iteration; 1 if that
+            // iteration fails before the curvature could be measured.
+            damping: self.config.initial_damping.unwrap_or(1.0),
             radius: self.config.trust_region.initial_radius,
             ..HfState::starting_at(theta)
         }
@@ -237,6 +239,11 @@ impl<V: Vector> HessianFree<V> {
         record.objective_before = f0;
         record.objective = f0;
         record.gradient_norm = g.norm();
+        if state.iteration == 1 && self.config.initial_damping.is_none() {
+            state.damping = self.initial_damping(problem, &state.theta, &g)?;
+            record.damping = state.damping;
+            record.next_damping = state.damping;
+        }
         record.phases.gradient = clock.elapsed().as_secs_f64();
         if record.gradient_norm <= self.config.gradient_tolerance {
             record.outcome = StepOutcome::Converged;
@@ -267,6 +274,21 @@ impl<V: Vector> HessianFree<V> {
             Mode::Damped => self.damped_update(problem, state, record, outcome, &g, f0, fc0),
             Mode::TrustRegion => self.trust_region_update(problem, state, record, outcome, fc0),
         }
+    }
+
+    /// `λ₀` from the curvature's scale ([`HfConfig::initial_damping`]): the problem's
+    /// mean eigenvalue, or the curvature along the gradient `gᵀGg/gᵀg`; 1 when the
+    /// curvature is zero there.
+    fn initial_damping(&self, problem: &mut impl Problem<Vector = V>, theta: &V, g: &V) -> Result<f64> {
+        let scale = match problem.curvature_scale(theta)? {
+            Some(s) => s,
+            None => {
+                let op = problem.curvature(theta, 0.0)?;
+                g.dot(&op.apply(g)?) / g.dot(g)
+            }
+        };
+        let scale = finite(scale, "curvature scale")?;
+        Ok(if scale > 0.0 { scale } else { 1.0 })
     }
 
     /// The objective and gradient at `theta` with the L2 term, both checked finite.

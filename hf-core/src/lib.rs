@@ -38,7 +38,7 @@
 //! }
 //!
 //! let mut problem = Quadratic { a: vec![3.0, 1.0, 1.0, 2.0], b: vec![1.0, 1.0] };
-//! let config = HfConfig { initial_damping: 0.0, max_iterations: 1, ..Default::default() };
+//! let config = HfConfig { initial_damping: Some(0.0), max_iterations: 1, ..Default::default() };
 //! let mut hf = HessianFree::new(config).unwrap();
 //! let mut state = hf.init(vec![0.0, 0.0]);
 //! hf.run(&mut problem, &mut state, &mut ()).unwrap();

@@ -45,7 +45,7 @@ pub enum Batch {
 ///     }
 /// }
 ///
-/// let mut hf = hf_core::HessianFree::new(hf_core::HfConfig { initial_damping: 1e-3, ..Default::default() }).unwrap();
+/// let mut hf = hf_core::HessianFree::new(hf_core::HfConfig { initial_damping: Some(1e-3), ..Default::default() }).unwrap();
 /// let mut state = hf.init(vec![0.0]);
 /// hf.run(&mut Parabola, &mut state, &mut ()).unwrap();
 /// assert!((state.theta[0] - 3.0).abs() < 1e-6);
@@ -72,6 +72,14 @@ pub trait Problem {
         theta: &Self::Vector,
         damping: f64,
     ) -> Result<Box<dyn CurvatureOperator<Self::Vector> + 'a>>;
+
+    /// The curvature's scale at `theta`, its mean eigenvalue `tr(G)/n` (undamped),
+    /// from which [`HessianFree`](crate::HessianFree) chooses `λ₀` when
+    /// [`HfConfig::initial_damping`](crate::HfConfig::initial_damping) is unset.
+    /// `None` (the default) lets the loop use the curvature along the gradient.
+    fn curvature_scale(&mut self, _theta: &Self::Vector) -> Result<Option<f64>> {
+        Ok(None)
+    }
 
     /// A diagonal curvature estimate for the preconditioner (Martens: the sum of
     /// squared per-example gradients). `None` (the default) disables it.

@@ -79,7 +79,7 @@ fn assert_close_to_ones(x: &[f64], tol: f64) {
 fn rosenbrock_with_exact_hessian_reaches_the_minimum() {
     for n in [2, 10] {
         let config = HfConfig {
-            initial_damping: 1.0,
+            initial_damping: Some(1.0),
             preconditioner: PreconditionerKind::Identity,
             max_iterations: 300,
             gradient_tolerance: 1e-9,
@@ -104,7 +104,7 @@ fn rosenbrock_with_exact_hessian_reaches_the_minimum() {
 fn rosenbrock_in_trust_region_mode() {
     let config = HfConfig {
         mode: Mode::TrustRegion,
-        initial_damping: 0.0,
+        initial_damping: Some(0.0),
         preconditioner: PreconditionerKind::Identity,
         max_iterations: 500,
         gradient_tolerance: 1e-8,
@@ -221,7 +221,7 @@ fn gauss_newton_least_squares_reaches_the_known_parameters() {
     let truth = [2.0, -1.3, 0.5];
     let mut problem = ExpFit::new(truth, 60);
     let config = HfConfig {
-        initial_damping: 1.0,
+        initial_damping: Some(1.0),
         max_iterations: 200,
         gradient_tolerance: 1e-12,
         ..Default::default()
@@ -264,7 +264,7 @@ fn l2_weight_shifts_the_minimum() {
     let c = vec![3.0, -1.0, 0.5];
     let w = 0.25;
     let config = HfConfig {
-        initial_damping: 1e-3,
+        initial_damping: Some(1e-3),
         l2_weight: w,
         gradient_tolerance: 1e-12,
         ..Default::default()
@@ -333,7 +333,7 @@ fn the_loop_survives_nan_objectives_and_products() {
         products: products.clone(),
     };
     let config = HfConfig {
-        initial_damping: 1e-2,
+        initial_damping: Some(1e-2),
         preconditioner: PreconditionerKind::Identity,
         max_iterations: 400,
         gradient_tolerance: 1e-8,
@@ -377,8 +377,20 @@ fn a_nan_everywhere_problem_stops_after_too_many_failures() {
             Ok(Box::new(DenseOperator::new(vec![1.0], 1, d)?))
         }
     }
+    // λ₀ unset: the first iteration fails before the curvature is measured, so λ
+    // grows from 1.
+    let mut unset = HessianFree::new(HfConfig {
+        max_consecutive_failures: 4,
+        ..Default::default()
+    })
+    .unwrap();
+    let mut state = unset.init(vec![0.5]);
+    unset.run(&mut AlwaysNan, &mut state, &mut ()).unwrap();
+    assert!((state.damping - 1.5f64.powi(4)).abs() < 1e-9, "{}", state.damping);
+
     let mut hf = HessianFree::new(HfConfig {
         max_consecutive_failures: 4,
+        initial_damping: Some(45.0),
         ..Default::default()
     })
     .unwrap();
@@ -445,7 +457,7 @@ fn user_defined_damping_and_preconditioner_plug_in() {
     let calls = Rc::new(Cell::new(0));
     let applies = Rc::new(Cell::new(0));
     let mut hf = HessianFree::new(HfConfig {
-        initial_damping: 1.0,
+        initial_damping: Some(1.0),
         max_iterations: 200,
         gradient_tolerance: 1e-12,
         ..Default::default()
@@ -474,7 +486,7 @@ fn user_defined_damping_and_preconditioner_plug_in() {
 fn random_start_points_all_converge_on_rosenbrock() {
     let mut rng = Rng::new(99);
     let mut hf = HessianFree::new(HfConfig {
-        initial_damping: 1.0,
+        initial_damping: Some(1.0),
         preconditioner: PreconditionerKind::Identity,
         max_iterations: 500,
         gradient_tolerance: 1e-9,
@@ -495,14 +507,14 @@ fn invalid_configs_are_rejected_with_the_field() {
     let cases: Vec<(HfConfig, &str)> = vec![
         (
             HfConfig {
-                initial_damping: -1.0,
+                initial_damping: Some(-1.0),
                 ..Default::default()
             },
             "initial_damping",
         ),
         (
             HfConfig {
-                initial_damping: f64::NAN,
+                initial_damping: Some(f64::NAN),
                 ..Default::default()
             },
             "initial_damping",
@@ -698,7 +710,7 @@ fn rho_against_the_undamped_model_leaves_out_every_damping_term() {
         mu: 3.0,
     };
     let mut hf = HessianFree::new(HfConfig {
-        initial_damping: 2.0,
+        initial_damping: Some(2.0),
         preconditioner: PreconditionerKind::Identity,
         ..Default::default()
     })

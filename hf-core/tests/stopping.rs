@@ -132,7 +132,7 @@ impl DampingStrategy for Adaptive {
 fn optimizer(max_iterations: usize) -> HessianFree<Vec<f64>> {
     HessianFree::new(HfConfig {
         max_iterations,
-        initial_damping: 1.0,
+        initial_damping: Some(1.0),
         ..Default::default()
     })
     .unwrap()

@@ -87,7 +87,7 @@ fn trust_region_mode_trains_a_burn_classifier() {
     let mut problem = problem(DiagonalEstimator::None);
     let mut hf = HessianFree::new(HfConfig {
         mode: Mode::TrustRegion,
-        initial_damping: 0.0,
+        initial_damping: Some(0.0),
         max_iterations: 25,
         ..Default::default()
     })
@@ -156,7 +156,7 @@ fn user_damping_and_preconditioner_drive_a_burn_problem() {
     let applies = Rc::new(Cell::new(0));
     let mut problem = problem(DiagonalEstimator::ChapelleErhan { samples: 8, seed: 7 });
     let mut hf = HessianFree::new(HfConfig {
-        initial_damping: 1.0,
+        initial_damping: Some(1.0),
         max_iterations: 15,
         ..Default::default()
     })

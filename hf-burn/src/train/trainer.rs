@@ -195,7 +195,7 @@ impl<B: Backend, N: Network<D>, const D: usize> Checkpointer<B, N, D> {
 /// let y = x.clone().mul_scalar(2.0).add_scalar(1.0);
 /// let batches = FixedBatches::split(DataBatch::new(x.clone(), y.clone()).unwrap(), 1);
 /// let problem = BurnProblem::new(Line, SquaredError, batches, ProblemConfig::default(), &device).unwrap();
-/// let hf = HessianFree::new(HfConfig { initial_damping: 1e-3, max_iterations: 20, ..Default::default() }).unwrap();
+/// let hf = HessianFree::new(HfConfig { initial_damping: Some(1e-3), max_iterations: 20, ..Default::default() }).unwrap();
 /// let held_out = DataBatch::new(x, y).unwrap();
 ///
 /// let dir = std::env::temp_dir().join(format!("hf-trainer-doc-{}", std::process::id()));

@@ -349,7 +349,8 @@ fn train(args: TrainArgs) -> Result<()> {
     };
     let summary = on_backend!(identity.backend, |B, device, dtype| setup::run::<B>(
         &opts, experiment, &device, dtype
-    ))?;
+    ))?
+    .summary;
     println!(
         "{} · {} · {}: {} iterations ({}), objective {:.4e}, held-out {} {:.4e}, {:.1} s; records in {}",
         summary.preset,

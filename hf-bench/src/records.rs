@@ -5,8 +5,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use hf_burn::train::MetricsRow;
-
 use crate::error::{CliError, Result};
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a
@@ -31,14 +29,6 @@ pub fn temp_path(path: &Path) -> PathBuf {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     path.with_file_name(format!(".tmp-{name}"))
-}
-
-/// The rows of `dir/metrics.csv`.
-///
-/// # Errors
-/// [`CliError::Burn`] when the file is missing, damaged or not a metrics file.
-pub fn read_metrics(dir: &Path) -> Result<Vec<MetricsRow>> {
-    Ok(hf_burn::train::read_metrics(&dir.join(hf_burn::train::METRICS_CSV))?.1)
 }
 
 /// `summary.json`: what the run did and reached.

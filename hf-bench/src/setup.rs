@@ -13,8 +13,7 @@ use hf_models::{
 
 use crate::error::Result;
 use crate::preset::{Experiment, ImageSource};
-use crate::records::Summary;
-use crate::train::{train, RunOptions, Setup};
+use crate::train::{train, RunOptions, Setup, Trained};
 
 /// Hidden units of the RNN presets (as in the papers).
 const RNN_HIDDEN: usize = 100;
@@ -103,7 +102,7 @@ fn faces(dir: &Path) -> Result<(Vec<f32>, Vec<f32>, usize)> {
 }
 
 /// Trains `experiment` on backend `B`.
-pub fn run<B: Backend>(opts: &RunOptions, experiment: Experiment, device: &B::Device, dtype: DType) -> Result<Summary> {
+pub fn run<B: Backend>(opts: &RunOptions, experiment: Experiment, device: &B::Device, dtype: DType) -> Result<Trained> {
     let cfg = &opts.config;
     let batches = cfg.batches_for(opts.optimizer);
     let seed = opts.seed;

@@ -99,8 +99,17 @@ struct Outcome {
     rows: Vec<MetricsRow>,
 }
 
-/// Runs the training and writes its records; returns the summary.
-pub fn train<B, N, const D: usize>(opts: &RunOptions, setup: Setup<B, N, D>, device: &B::Device) -> Result<Summary>
+/// What a run leaves besides its files: the summary and the trainer's rows.
+pub struct Trained {
+    /// `summary.json`.
+    pub summary: Summary,
+    /// Every iteration's row, as the trainer recorded it (those of a resumed run's
+    /// earlier part included).
+    pub rows: Vec<MetricsRow>,
+}
+
+/// Runs the training and writes its records; returns the summary and the rows.
+pub fn train<B, N, const D: usize>(opts: &RunOptions, setup: Setup<B, N, D>, device: &B::Device) -> Result<Trained>
 where
     B: Backend,
     N: Network<D> + 'static,
@@ -160,7 +169,10 @@ where
             .expect("summary serializes")
             .as_bytes(),
     )?;
-    Ok(summary)
+    Ok(Trained {
+        summary,
+        rows: outcome.rows,
+    })
 }
 
 /// Training through the library's [`Trainer`], whatever the method: metrics,

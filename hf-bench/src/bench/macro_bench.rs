@@ -132,10 +132,6 @@ pub struct MacroResult {
     pub runs: Vec<MethodRun>,
 }
 
-fn read_rows(dir: &Path) -> Result<Vec<MetricsRow>> {
-    crate::records::read_metrics(dir)
-}
-
 /// Runs `comparison` with backend `B`, writing each run under `out`.
 pub fn run<B: burn::prelude::Backend>(
     comparison: &Comparison<'_>,
@@ -186,9 +182,8 @@ pub fn run<B: burn::prelude::Backend>(
             data: None,
         };
         let experiment = preset.experiment(None, comparison.seq_len)?;
-        let summary = crate::setup::run::<B>(&opts, experiment, device, dtype)?;
+        let crate::train::Trained { summary, rows } = crate::setup::run::<B>(&opts, experiment, device, dtype)?;
         measure = summary.held_out_measure.clone();
-        let rows = read_rows(&dir)?;
         let evaluated = || rows.iter().filter(|r| r.held_out_or_nan().is_finite());
         let curve: Vec<(f64, f64)> = evaluated().map(|r| (r.elapsed_s, r.held_out_or_nan())).collect();
         let best = curve.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);

@@ -555,3 +555,20 @@ fn a_damaged_optimizer_state_is_refused() {
     assert!(e.to_string().contains("optimizer.mpk: checksum mismatch"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn an_invalid_first_order_setting_is_refused_by_the_trainer() {
+    use burn::optim::AdamConfig;
+    use hf_burn::train::{FirstOrder, FirstOrderConfig};
+    let adam = FirstOrder::adam(
+        AdamConfig::new(),
+        FirstOrderConfig {
+            learning_rate: f64::NAN,
+            ..Default::default()
+        },
+    );
+    match Trainer::new(problem(), adam, TrainerConfig::default()) {
+        Err(Error::Config(e)) => assert_eq!(e.field, "learning_rate", "{e}"),
+        other => panic!("expected a config error, got {:?}", other.err()),
+    }
+}

@@ -237,8 +237,8 @@ where
             .forward(&module, lift(batch.input.clone()));
         let objective = evaluator.loss().per_case(out.z, lift(batch.target.clone())).mean();
         let value = scalar(objective.clone().inner());
-        let gradient_clock = clock.elapsed().as_secs_f64();
         let grads = GradientsParams::from_grads(objective.backward(), &module);
+        let gradient_clock = clock.elapsed().as_secs_f64();
         let optimizer = self
             .optimizer
             .as_mut()
@@ -282,7 +282,6 @@ where
             elapsed: state.elapsed,
             phases: PhaseTimes {
                 gradient: gradient_clock,
-                line_search: 0.0,
                 ..PhaseTimes::default()
             },
         })
@@ -311,6 +310,10 @@ where
 {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn validate(&self) -> Result<()> {
+        Ok(self.config.validate()?)
     }
 
     fn init(&self, theta: ParamVector<B>) -> HfState<ParamVector<B>> {

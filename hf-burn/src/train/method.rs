@@ -24,6 +24,15 @@ pub trait TrainingMethod<B: Backend, N: Network<D>, L: MatchingLoss, const D: us
     /// is only resumed by the method that wrote it.
     fn name(&self) -> &str;
 
+    /// Checks the method's settings; [`Trainer::new`](super::Trainer::new) calls it.
+    /// Default: nothing to check (`HessianFree` validates its own on construction).
+    ///
+    /// # Errors
+    /// [`Error::Config`](crate::Error::Config) naming the invalid setting.
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// The state a run starts from at `theta`.
     fn init(&self, theta: ParamVector<B>) -> HfState<ParamVector<B>>;
 

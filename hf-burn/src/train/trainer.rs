@@ -243,6 +243,7 @@ where
         config: TrainerConfig,
     ) -> Result<Self> {
         config.validate()?;
+        method.validate()?;
         Ok(Self {
             problem,
             method: Box::new(method),

@@ -16,7 +16,7 @@ pub enum Mode {
     #[default]
     Damped,
     /// A trust region `‖p‖_M ≤ Δ` driven by `ρ`, solved by Lanczos (GLTR). `λ` stays
-    /// at [`HfConfig::initial_damping`] (0 gives a pure trust-region method).
+    /// at [`HfConfig::initial_damping`]; unset, at 0: a pure trust-region method.
     TrustRegion,
 }
 
@@ -132,7 +132,7 @@ pub struct HfConfig {
     /// the curvature, which no fixed number is for every model. (Should the first
     /// iteration fail before the curvature is measured, `λ` starts from 1.) Martens' autoencoders
     /// (the curvature averaged over the batch) used `45`, which hf's autoencoder
-    /// presets keep.
+    /// presets keep. In trust-region mode `λ` stays where it starts, 0 when unset.
     pub initial_damping: Option<f64>,
     /// The Levenberg-Marquardt rule used unless another strategy is supplied.
     pub damping: LevenbergMarquardt,

@@ -3,7 +3,8 @@
 use std::time::{Duration, Instant};
 
 use crate::cg::ConjugateGradient;
-use crate::config::{HfConfig, Mode, PreconditionerKind, RhoModel};
+use crate::config::{HfConfig, Mode, PreconditionerKind};
+use crate::damped_step::DampedStep;
 use crate::damping::DampingStrategy;
 use crate::error::{ConfigError, Error, Result};
 use crate::lanczos::Lanczos;
@@ -11,9 +12,11 @@ use crate::observer::{IterationRecord, Observer, PhaseTimes, SolverReports, Step
 use crate::operator::{CurvatureOperator, L2Regularized};
 use crate::preconditioner::{Diagonal, Identity, Preconditioner, PreconditionerContext};
 use crate::problem::{Batch, Problem};
-use crate::solver::{QuadraticModel, SolveOutcome, Solver, StoredIterate};
+use crate::solver::{QuadraticModel, SolveOutcome, Solver};
 use crate::state::{HfState, PluginState};
+use crate::step_rule::{objective_at, StepRule, Trial};
 use crate::stepper::{drive, Limits, RunReport, Stepper, StopReason};
+use crate::trust_region_step::TrustRegionStep;
 use crate::vector::Vector;
 
 /// Hessian-free optimization (truncated Newton with Gauss-Newton curvature).
@@ -26,8 +29,11 @@ use crate::vector::Vector;
 /// stay, `λ` grows, and the run goes on. In [`Mode::TrustRegion`] the Lanczos solver
 /// takes CG's place and `ρ` drives the radius instead.
 ///
-/// The damping strategy, the preconditioner and the solver are plug-ins (see
-/// [`with_damping`](Self::with_damping) and friends).
+/// What happens to a solved step is a [`StepRule`]: [`DampedStep`] or
+/// [`TrustRegionStep`], chosen by [`HfConfig::mode`]. The step rule, its damping
+/// strategy, the preconditioner and the solver are plug-ins (see
+/// [`with_damping`](Self::with_damping) and friends); a combination in which one
+/// would ignore a setting of another is refused.
 ///
 /// # References
 /// - J. Martens, "Deep learning via Hessian-free optimization", ICML 2010.
@@ -37,7 +43,7 @@ use crate::vector::Vector;
 ///   §4 (trust regions).
 pub struct HessianFree<V> {
     config: HfConfig,
-    damping: Box<dyn DampingStrategy>,
+    rule: Box<dyn StepRule<V>>,
     preconditioner: Box<dyn Preconditioner<V>>,
     solver: Box<dyn Solver<V>>,
 }
@@ -54,12 +60,23 @@ impl<V: Vector + 'static> HessianFree<V> {
             PreconditionerKind::Identity => Box::new(Identity),
             PreconditionerKind::MartensDiagonal => Box::new(Diagonal::new(config.preconditioner_exponent)),
         };
-        let solver: Box<dyn Solver<V>> = match config.mode {
-            Mode::Damped => Box::new(ConjugateGradient::new(config.cg)?),
-            Mode::TrustRegion => Box::new(Lanczos::new(config.lanczos)?),
+        let (solver, rule): (Box<dyn Solver<V>>, Box<dyn StepRule<V>>) = match config.mode {
+            Mode::Damped => (
+                Box::new(ConjugateGradient::new(config.cg)?),
+                Box::new(DampedStep::new(
+                    Box::new(config.damping),
+                    config.line_search,
+                    config.backtracking,
+                    config.warm_start_decay,
+                )),
+            ),
+            Mode::TrustRegion => (
+                Box::new(Lanczos::new(config.lanczos)?),
+                Box::new(TrustRegionStep::new(config.trust_region)),
+            ),
         };
         Ok(Self {
-            damping: Box::new(config.damping),
+            rule,
             preconditioner,
             solver,
             config,
@@ -68,10 +85,26 @@ impl<V: Vector + 'static> HessianFree<V> {
 }
 
 impl<V: Vector> HessianFree<V> {
-    /// Replaces the damping strategy.
-    pub fn with_damping(mut self, damping: Box<dyn DampingStrategy>) -> Self {
-        self.damping = damping;
-        self
+    /// Replaces the step rule's damping strategy.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] on `mode` when the step rule has no damping to drive (the
+    /// trust-region step keeps `λ` fixed), rather than ignore the strategy.
+    pub fn with_damping(mut self, damping: Box<dyn DampingStrategy>) -> Result<Self, ConfigError> {
+        self.rule.set_damping(damping)?;
+        Ok(self)
+    }
+
+    /// Replaces the step rule (and with it the damping strategy).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] on `mode` when the rule and the solver do not fit: a rule
+    /// that bounds the step by a radius needs a solver that honours one, and a solver
+    /// that honours one needs a rule that gives it.
+    pub fn with_step_rule(mut self, rule: Box<dyn StepRule<V>>) -> Result<Self, ConfigError> {
+        fits(rule.as_ref(), self.solver.as_ref())?;
+        self.rule = rule;
+        Ok(self)
     }
 
     /// Replaces the preconditioner.
@@ -83,27 +116,14 @@ impl<V: Vector> HessianFree<V> {
     /// Replaces the inner solver.
     ///
     /// # Errors
-    /// A [`ConfigError`] on `mode` when the solver does not fit it: trust-region mode
-    /// needs a solver that keeps its step within the radius
+    /// A [`ConfigError`] on `mode` when the solver does not fit the step rule:
+    /// trust-region mode needs a solver that keeps its step within the radius
     /// ([`Solver::honours_radius`]), and damped mode gives none, so a trust-region
     /// solver there would silently ignore [`HfConfig::trust_region`].
     pub fn with_solver(mut self, solver: Box<dyn Solver<V>>) -> Result<Self, ConfigError> {
-        match (self.config.mode, solver.honours_radius()) {
-            (Mode::TrustRegion, false) => Err(ConfigError::new(
-                "mode",
-                "trust_region",
-                "damped for a solver that ignores the trust-region radius (CG); use Lanczos for trust_region",
-            )),
-            (Mode::Damped, true) => Err(ConfigError::new(
-                "mode",
-                "damped",
-                "trust_region for a solver that constrains its step to a radius (Lanczos): damped mode gives it none",
-            )),
-            _ => {
-                self.solver = solver;
-                Ok(self)
-            }
-        }
+        fits(self.rule.as_ref(), solver.as_ref())?;
+        self.solver = solver;
+        Ok(self)
     }
 
     /// The configuration.
@@ -114,9 +134,12 @@ impl<V: Vector> HessianFree<V> {
     /// The initial state at `theta`.
     pub fn init(&self, theta: V) -> HfState<V> {
         HfState {
-            // Unset: chosen from the curvature during the first iteration; 1 if that
-            // iteration fails before the curvature could be measured.
-            damping: self.config.initial_damping.unwrap_or(1.0),
+            // Unset: chosen from the curvature during the first iteration (1 if that
+            // iteration fails before measuring it), or 0 for a rule that keeps λ fixed.
+            damping: self
+                .config
+                .initial_damping
+                .unwrap_or(if self.rule.scales_initial_damping() { 1.0 } else { 0.0 }),
             radius: self.config.trust_region.initial_radius,
             ..HfState::starting_at(theta)
         }
@@ -128,7 +151,7 @@ impl<V: Vector> HessianFree<V> {
     /// # Errors
     /// A plug-in or the problem refusing its saved state.
     pub fn resume<P: Problem<Vector = V>>(&mut self, problem: &mut P, state: &HfState<V>) -> Result<()> {
-        self.damping.load_state(&state.plugins.damping)?;
+        self.rule.load_state(&state.plugins.damping)?;
         self.preconditioner.load_state(&state.plugins.preconditioner)?;
         if let Some(s) = state.sampler {
             problem.restore_sampler(s)?;
@@ -177,7 +200,7 @@ impl<V: Vector> HessianFree<V> {
             gradient_norm: f64::NAN,
             damping: state.damping,
             next_damping: state.damping,
-            radius: (self.config.mode == Mode::TrustRegion).then_some(state.radius),
+            radius: self.rule.radius(state),
             rho: f64::NAN,
             solver_iterations: 0,
             termination: None,
@@ -201,7 +224,7 @@ impl<V: Vector> HessianFree<V> {
         state.elapsed += clock.elapsed();
         state.sampler = problem.sampler_state();
         state.plugins = PluginState {
-            damping: self.damping.state(),
+            damping: self.rule.state(),
             preconditioner: self.preconditioner.state(),
         };
         record.elapsed = state.elapsed;
@@ -217,10 +240,7 @@ impl<V: Vector> HessianFree<V> {
         record.step_norm = 0.0;
         state.warm_start = None;
         state.consecutive_failures += 1;
-        match self.config.mode {
-            Mode::Damped => state.damping = self.damping.update(state.damping, f64::NAN),
-            Mode::TrustRegion => state.radius *= self.config.trust_region.shrink,
-        }
+        self.rule.fail(state);
         record.next_damping = state.damping;
     }
 
@@ -239,7 +259,7 @@ impl<V: Vector> HessianFree<V> {
         record.objective_before = f0;
         record.objective = f0;
         record.gradient_norm = g.norm();
-        if state.iteration == 1 && self.config.initial_damping.is_none() {
+        if state.iteration == 1 && self.config.initial_damping.is_none() && self.rule.scales_initial_damping() {
             state.damping = self.initial_damping(problem, &state.theta, &g)?;
             record.damping = state.damping;
             record.next_damping = state.damping;
@@ -255,7 +275,14 @@ impl<V: Vector> HessianFree<V> {
         record.phases.preconditioner = clock.elapsed().as_secs_f64();
         let clock = Instant::now();
         let fc0 = finite(
-            self.objective_at(problem, &state.theta, 0.0, None, Batch::Curvature)?,
+            objective_at(
+                problem,
+                self.config.l2_weight,
+                &state.theta,
+                0.0,
+                None,
+                Batch::Curvature,
+            )?,
             "objective (curvature batch)",
         )?;
         record.phases.rho = clock.elapsed().as_secs_f64();
@@ -270,10 +297,15 @@ impl<V: Vector> HessianFree<V> {
             return Err(Error::NonFinite { what: "solver step" });
         }
 
-        match self.config.mode {
-            Mode::Damped => self.damped_update(problem, state, record, outcome, &g, f0, fc0),
-            Mode::TrustRegion => self.trust_region_update(problem, state, record, outcome, fc0),
-        }
+        let mut trial = Trial {
+            problem,
+            gradient: &g,
+            objective: f0,
+            curvature_objective: fc0,
+            l2_weight: self.config.l2_weight,
+            rho_model: self.config.rho_model,
+        };
+        self.rule.take(&mut trial, state, record, outcome)
     }
 
     /// `λ₀` from the curvature's scale ([`HfConfig::initial_damping`]): the problem's
@@ -319,8 +351,8 @@ impl<V: Vector> HessianFree<V> {
         })
     }
 
-    /// Minimizes the damped quadratic model at `state.theta` by the inner solver, warm
-    /// started (damped mode) from the last solution times `ζ`.
+    /// Minimizes the damped quadratic model at `state.theta` by the inner solver, from
+    /// the step rule's warm start and within its radius.
     fn solve<P: Problem<Vector = V>>(
         &mut self,
         problem: &mut P,
@@ -328,17 +360,8 @@ impl<V: Vector> HessianFree<V> {
         g: &V,
         observer: &mut dyn Observer<V>,
     ) -> Result<SolveOutcome<V>> {
-        let cfg = &self.config;
-        let w = cfg.l2_weight;
-        let warm = state
-            .warm_start
-            .as_ref()
-            .filter(|p| p.len() == state.theta.len() && cfg.mode == Mode::Damped)
-            .map(|p| {
-                let mut p = p.clone();
-                p.scale(cfg.warm_start_decay);
-                p
-            });
+        let w = self.config.l2_weight;
+        let warm = self.rule.warm_start(state);
         let base = problem.curvature(&state.theta, state.damping)?;
         let regularized = L2Regularized::new(base.as_ref(), w);
         let op: &dyn CurvatureOperator<V> = if w > 0.0 { &regularized } else { base.as_ref() };
@@ -346,214 +369,27 @@ impl<V: Vector> HessianFree<V> {
         if let Some(p0) = warm.as_ref() {
             model = model.warm_start(p0);
         }
-        if cfg.mode == Mode::TrustRegion {
-            model = model.within(state.radius);
+        if let Some(radius) = self.rule.radius(state) {
+            model = model.within(radius);
         }
         self.solver.solve(&model, &mut SolverReports(observer))
     }
+}
 
-    /// Objective at `θ + α p` (L2 included; `p = None` for `θ` itself) on `batch`;
-    /// non-finite values become `+∞` so that comparisons reject them.
-    fn objective_at(
-        &self,
-        problem: &mut impl Problem<Vector = V>,
-        theta: &V,
-        alpha: f64,
-        p: Option<&V>,
-        batch: Batch,
-    ) -> Result<f64> {
-        let moved;
-        let x = match p {
-            Some(p) => {
-                let mut x = theta.clone();
-                x.axpy(alpha, p);
-                moved = x;
-                &moved
-            }
-            None => theta,
-        };
-        let f = problem.objective(x, batch)? + 0.5 * self.config.l2_weight * x.dot(x);
-        Ok(if f.is_finite() { f } else { f64::INFINITY })
-    }
-
-    /// CG backtracking (Martens 2010, §4.6): from the last stored iterate, walks back
-    /// while the objective on the gradient batch keeps falling. Returns the chosen
-    /// iterate and its objective.
-    fn backtrack(
-        &self,
-        problem: &mut impl Problem<Vector = V>,
-        theta: &V,
-        mut iterates: Vec<StoredIterate<V>>,
-    ) -> Result<(StoredIterate<V>, f64)> {
-        let Some(mut chosen) = iterates.pop() else {
-            return Err(Error::InvalidArgument {
-                name: "solver outcome",
-                value: "no iterates".into(),
-                allowed: "at least the final iterate (a Solver must return it)",
-            });
-        };
-        let mut f_chosen = self.objective_at(problem, theta, 1.0, Some(&chosen.step), Batch::Gradient)?;
-        if self.config.backtracking {
-            while let Some(earlier) = iterates.pop() {
-                let f_earlier = self.objective_at(problem, theta, 1.0, Some(&earlier.step), Batch::Gradient)?;
-                if f_earlier >= f_chosen {
-                    break;
-                }
-                chosen = earlier;
-                f_chosen = f_earlier;
-            }
-        }
-        Ok((chosen, f_chosen))
-    }
-
-    /// The reduction ratio `ρ = (f(θ + p) − f(θ)) / q(p)` on the curvature batch, NaN
-    /// when the model predicts no decrease. `model_value` is the damped `q(p)`.
-    fn reduction_ratio<P: Problem<Vector = V>>(
-        &self,
-        problem: &mut P,
-        state: &HfState<V>,
-        model_value: f64,
-        p: &V,
-        fc0: f64,
-    ) -> Result<f64> {
-        let q = self.rho_model_value(problem, &state.theta, state.damping, model_value, p)?;
-        let fc1 = self.objective_at(problem, &state.theta, 1.0, Some(p), Batch::Curvature)?;
-        Ok(if q < 0.0 { (fc1 - fc0) / q } else { f64::NAN })
-    }
-
-    /// The model value that `ρ` divides by: the damped `q(p)` itself, or the undamped
-    /// one, `q(p) − ½ pᵀ D p` with `D` all of the operator's damping (Tikhonov and, for
-    /// RNNs, structural), so that `ρ` compares the objective with its own model. The
-    /// operator is rebuilt for this: it borrows the problem, which the backtracking
-    /// and the line search need in between; the cost is one `J v` at most.
-    fn rho_model_value<P: Problem<Vector = V>>(
-        &self,
-        problem: &mut P,
-        theta: &V,
-        lambda: f64,
-        damped: f64,
-        p: &V,
-    ) -> Result<f64> {
-        Ok(match self.config.rho_model {
-            RhoModel::Damped => damped,
-            RhoModel::Undamped => damped - 0.5 * problem.curvature(theta, lambda)?.damping_energy(p)?,
-        })
-    }
-
-    /// Armijo line search along `p` from `θ` (objective `f0`, slope `gᵀp`), starting at
-    /// `α = 1` whose value `f_full` is already known. Returns the accepted `(α, f)`,
-    /// or `None` when no tried step decreases the objective enough.
-    fn line_search(
-        &self,
-        problem: &mut impl Problem<Vector = V>,
-        theta: &V,
-        p: &V,
-        slope: f64,
-        f0: f64,
-        f_full: f64,
-    ) -> Result<Option<(f64, f64)>> {
-        let ls = self.config.line_search;
-        if slope >= 0.0 {
-            return Ok(None);
-        }
-        let mut alpha = 1.0;
-        let mut f_alpha = f_full;
-        for _ in 0..ls.max_tries {
-            if f_alpha <= f0 + ls.armijo_c * alpha * slope {
-                return Ok(Some((alpha, f_alpha)));
-            }
-            alpha *= ls.shrink;
-            f_alpha = self.objective_at(problem, theta, alpha, Some(p), Batch::Gradient)?;
-        }
-        Ok(None)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn damped_update<P: Problem<Vector = V>>(
-        &mut self,
-        problem: &mut P,
-        state: &mut HfState<V>,
-        record: &mut IterationRecord,
-        outcome: SolveOutcome<V>,
-        g: &V,
-        f0: f64,
-        fc0: f64,
-    ) -> Result<()> {
-        state.warm_start = Some(outcome.step);
-
-        let clock = Instant::now();
-        let (chosen, f_chosen) = self.backtrack(problem, &state.theta, outcome.iterates)?;
-        record.chosen_iterate = chosen.iteration;
-        record.phases.backtracking = clock.elapsed().as_secs_f64();
-        let p = chosen.step;
-
-        let clock = Instant::now();
-        let rho = self.reduction_ratio(problem, state, chosen.model_value, &p, fc0)?;
-        record.rho = rho;
-        record.phases.rho += clock.elapsed().as_secs_f64();
-
-        let clock = Instant::now();
-        let accepted = self.line_search(problem, &state.theta, &p, g.dot(&p), f0, f_chosen)?;
-        record.phases.line_search = clock.elapsed().as_secs_f64();
-
-        state.damping = self
-            .damping
-            .update(state.damping, if accepted.is_some() { rho } else { f64::NAN });
-        record.next_damping = state.damping;
-        match accepted {
-            Some((alpha, f_alpha)) => {
-                state.theta.axpy(alpha, &p);
-                record.step_size = alpha;
-                record.step_norm = alpha * p.norm();
-                record.objective = f_alpha;
-                record.outcome = StepOutcome::Accepted;
-            }
-            None => record.outcome = StepOutcome::Rejected,
-        }
-        Ok(())
-    }
-
-    fn trust_region_update<P: Problem<Vector = V>>(
-        &mut self,
-        problem: &mut P,
-        state: &mut HfState<V>,
-        record: &mut IterationRecord,
-        outcome: SolveOutcome<V>,
-        fc0: f64,
-    ) -> Result<()> {
-        let tr = self.config.trust_region;
-        let p = outcome.step;
-        record.chosen_iterate = outcome.iterations;
-        let clock = Instant::now();
-        let rho = self.reduction_ratio(problem, state, outcome.model_value, &p, fc0)?;
-        record.rho = rho;
-        record.phases.rho += clock.elapsed().as_secs_f64();
-
-        let on_boundary = outcome.termination == crate::solver::Termination::Boundary;
-        state.radius = if !rho.is_finite() || rho < tr.shrink_below {
-            // Shrink relative to the radius actually used: the step's M-norm is at most Δ.
-            tr.shrink * state.radius
-        } else if rho > tr.grow_above && on_boundary {
-            (tr.grow * state.radius).min(tr.max_radius)
-        } else {
-            state.radius
-        };
-
-        if rho.is_finite() && rho > tr.accept_above {
-            let clock = Instant::now();
-            let f1 = self.objective_at(problem, &state.theta, 1.0, Some(&p), Batch::Gradient)?;
-            record.phases.line_search = clock.elapsed().as_secs_f64();
-            if f1 < record.objective_before {
-                state.theta.axpy(1.0, &p);
-                record.objective = f1;
-                record.step_size = 1.0;
-                record.step_norm = p.norm();
-                record.outcome = StepOutcome::Accepted;
-                return Ok(());
-            }
-        }
-        record.outcome = StepOutcome::Rejected;
-        Ok(())
+/// Refuses a step rule and a solver that would ignore each other's setting.
+fn fits<V>(rule: &dyn StepRule<V>, solver: &dyn Solver<V>) -> Result<(), ConfigError> {
+    match (rule.uses_radius(), solver.honours_radius()) {
+        (true, false) => Err(ConfigError::new(
+            "mode",
+            "trust_region",
+            "damped for a solver that ignores the trust-region radius (CG); use Lanczos for trust_region",
+        )),
+        (false, true) => Err(ConfigError::new(
+            "mode",
+            "damped",
+            "trust_region for a solver that constrains its step to a radius (Lanczos): damped mode gives it none",
+        )),
+        _ => Ok(()),
     }
 }
 

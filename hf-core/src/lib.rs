@@ -47,6 +47,7 @@
 
 pub mod cg;
 pub mod config;
+pub mod damped_step;
 pub mod damping;
 pub mod error;
 pub mod hf;
@@ -58,12 +59,15 @@ pub mod problem;
 pub mod rng;
 pub mod solver;
 pub mod state;
+pub mod step_rule;
 pub mod stepper;
 pub mod tridiagonal;
+pub mod trust_region_step;
 pub mod vector;
 
 pub use cg::{CgConfig, ConjugateGradient, ProgressRule, StorageSchedule};
 pub use config::{HfConfig, LineSearchConfig, Mode, PreconditionerKind, RhoModel, TrustRegionConfig};
+pub use damped_step::DampedStep;
 pub use damping::{DampingStrategy, FixedDamping, LevenbergMarquardt};
 pub use error::{BoxError, ConfigError, Error, Result};
 pub use hf::HessianFree;
@@ -77,5 +81,7 @@ pub use solver::{
     QuadraticModel, SolveOutcome, Solver, SolverIterationRecord, SolverObserver, Spectrum, StoredIterate, Termination,
 };
 pub use state::{HfState, PluginState};
+pub use step_rule::{StepRule, Trial};
 pub use stepper::{drive, Limits, RunReport, Stepper, StopReason};
+pub use trust_region_step::TrustRegionStep;
 pub use vector::Vector;

@@ -464,6 +464,7 @@ fn user_defined_damping_and_preconditioner_plug_in() {
     })
     .unwrap()
     .with_damping(Box::new(Aggressive { calls: calls.clone() }))
+    .unwrap()
     .with_preconditioner(Box::new(FullDiagonal {
         inverse: vec![],
         applies: applies.clone(),
@@ -744,4 +745,118 @@ fn a_solver_that_does_not_fit_the_mode_is_refused() {
 
     assert!(hf(&damped).with_solver(Box::new(ConjugateGradient::default())).is_ok());
     assert!(hf(&trust).with_solver(Box::new(Lanczos::default())).is_ok());
+}
+
+#[test]
+fn a_damping_strategy_in_trust_region_mode_is_refused() {
+    let trust = HfConfig {
+        mode: Mode::TrustRegion,
+        ..HfConfig::default()
+    };
+    let e = HessianFree::<Vec<f64>>::new(trust)
+        .unwrap()
+        .with_damping(Box::new(hf_core::FixedDamping))
+        .err()
+        .unwrap();
+    assert_eq!(e.field, "mode", "{e}");
+    assert!(e.to_string().contains("ignore"), "{e}");
+}
+
+#[test]
+fn trust_region_mode_without_initial_damping_keeps_lambda_at_zero() {
+    let config = HfConfig {
+        mode: Mode::TrustRegion,
+        max_iterations: 3,
+        ..HfConfig::default()
+    };
+    let mut hf = HessianFree::new(config).unwrap();
+    let mut state = hf.init(rosenbrock_start(2));
+    let mut history = History::default();
+    hf.run(&mut Rosenbrock { n: 2 }, &mut state, &mut history).unwrap();
+    assert!(history
+        .iterations
+        .iter()
+        .all(|r| r.damping == 0.0 && r.next_damping == 0.0));
+    assert!(history.iterations.iter().all(|r| r.radius.is_some()));
+}
+
+/// A user's step rule: the damped one, counting the steps it takes and fails.
+struct Counting {
+    inner: hf_core::DampedStep,
+    taken: Rc<Cell<usize>>,
+}
+
+impl hf_core::StepRule<Vec<f64>> for Counting {
+    fn uses_radius(&self) -> bool {
+        false
+    }
+    fn scales_initial_damping(&self) -> bool {
+        true
+    }
+    fn radius(&self, _state: &hf_core::HfState<Vec<f64>>) -> Option<f64> {
+        None
+    }
+    fn warm_start(&self, state: &hf_core::HfState<Vec<f64>>) -> Option<Vec<f64>> {
+        hf_core::StepRule::warm_start(&self.inner, state)
+    }
+    fn take(
+        &mut self,
+        trial: &mut hf_core::Trial<'_, Vec<f64>>,
+        state: &mut hf_core::HfState<Vec<f64>>,
+        record: &mut hf_core::IterationRecord,
+        outcome: hf_core::SolveOutcome<Vec<f64>>,
+    ) -> Result<()> {
+        self.taken.set(self.taken.get() + 1);
+        self.inner.take(trial, state, record, outcome)
+    }
+    fn fail(&mut self, state: &mut hf_core::HfState<Vec<f64>>) {
+        hf_core::StepRule::fail(&mut self.inner, state)
+    }
+    fn set_damping(&mut self, damping: Box<dyn DampingStrategy>) -> std::result::Result<(), hf_core::ConfigError> {
+        hf_core::StepRule::<Vec<f64>>::set_damping(&mut self.inner, damping)
+    }
+}
+
+#[test]
+fn a_user_step_rule_takes_every_step_and_must_fit_the_solver() {
+    let config = HfConfig {
+        preconditioner: PreconditionerKind::Identity,
+        max_iterations: 200,
+        gradient_tolerance: 1e-8,
+        ..HfConfig::default()
+    };
+    let taken = Rc::new(Cell::new(0));
+    let damped = || hf_core::DampedStep::new(Box::new(config.damping), config.line_search, true, 0.95);
+    let rule = Counting {
+        inner: damped(),
+        taken: taken.clone(),
+    };
+    let mut hf = HessianFree::new(config.clone())
+        .unwrap()
+        .with_step_rule(Box::new(rule))
+        .unwrap();
+    let mut state = hf.init(rosenbrock_start(2));
+    let report = hf.run(&mut Rosenbrock { n: 2 }, &mut state, &mut ()).unwrap();
+    assert_eq!(report.stop, StopReason::GradientTolerance, "{report:?}");
+    assert_close_to_ones(&state.theta, 1e-6);
+    // The last iteration met the tolerance before solving: every other one was taken.
+    assert_eq!(taken.get(), state.iteration - 1);
+
+    // A rule without a radius cannot drive Lanczos, nor a radius rule CG.
+    let trust = HfConfig {
+        mode: Mode::TrustRegion,
+        ..HfConfig::default()
+    };
+    let e = HessianFree::<Vec<f64>>::new(trust)
+        .unwrap()
+        .with_step_rule(Box::new(damped()))
+        .err()
+        .unwrap();
+    assert_eq!(e.field, "mode", "{e}");
+    let e = HessianFree::<Vec<f64>>::new(config)
+        .unwrap()
+        .with_step_rule(Box::new(hf_core::TrustRegionStep::new(Default::default())))
+        .err()
+        .unwrap();
+    assert_eq!(e.field, "mode", "{e}");
 }

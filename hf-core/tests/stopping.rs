@@ -137,6 +137,7 @@ fn optimizer(max_iterations: usize) -> HessianFree<Vec<f64>> {
     })
     .unwrap()
     .with_damping(Box::new(Adaptive::default()))
+    .unwrap()
 }
 
 #[test]

@@ -162,6 +162,7 @@ fn user_damping_and_preconditioner_drive_a_burn_problem() {
     })
     .unwrap()
     .with_damping(Box::new(Steep(updates.clone())))
+    .unwrap()
     .with_preconditioner(Box::new(Jacobi {
         inverse: None,
         applies: applies.clone(),

@@ -26,6 +26,8 @@ pub struct DampedStep {
     line_search: LineSearchConfig,
     backtracking: bool,
     warm_start_decay: f64,
+    /// While searching for `λ₀`: how many good steps in a row the search has seen.
+    search: Option<u32>,
 }
 
 impl DampedStep {
@@ -42,6 +44,44 @@ impl DampedStep {
             line_search,
             backtracking,
             warm_start_decay,
+            search: None,
+        }
+    }
+
+    /// Searches for `λ₀` during the first steps, for a run that started from a guess
+    /// (the curvature's scale, [`HfConfig::initial_damping`](crate::HfConfig::initial_damping)
+    /// unset): while every step so far has been good enough for the damping strategy
+    /// to lower `λ`, the `k`-th such step (0-based) applies the strategy `2^k` times
+    /// (at most `2^16`; it stops early at the strategy's floor), so a `λ₀` that is too large by a factor `F` costs about `log₂ log F`
+    /// extra iterations instead of `log F / log(3/2)`. The first step after which the
+    /// strategy does not lower `λ` ends the search for good; from then on the strategy
+    /// alone decides.
+    pub fn searching_initial_damping(mut self) -> Self {
+        self.search = Some(0);
+        self
+    }
+
+    /// The damping after a step with ratio `rho` (NaN for a rejected step).
+    fn next_damping(&mut self, lambda: f64, rho: f64) -> f64 {
+        let mut next = self.damping.update(lambda, rho);
+        match self.search {
+            Some(k) if next < lambda => {
+                self.search = Some(k + 1);
+                // The strategy itself, applied again, so that its bounds hold; until
+                // it stops lowering λ (its floor), and at most 2^16 times.
+                for _ in 1..1u32 << k.min(16) {
+                    let further = self.damping.update(next, rho);
+                    if further >= next {
+                        break;
+                    }
+                    next = further;
+                }
+                next
+            }
+            _ => {
+                self.search = None;
+                next
+            }
         }
     }
 
@@ -152,9 +192,7 @@ impl<V: Vector> StepRule<V> for DampedStep {
         let accepted = self.line_search(trial, &state.theta, &p, f_chosen)?;
         record.phases.line_search = clock.elapsed().as_secs_f64();
 
-        state.damping = self
-            .damping
-            .update(state.damping, if accepted.is_some() { rho } else { f64::NAN });
+        state.damping = self.next_damping(state.damping, if accepted.is_some() { rho } else { f64::NAN });
         record.next_damping = state.damping;
         match accepted {
             Some((alpha, f_alpha)) => {
@@ -170,7 +208,7 @@ impl<V: Vector> StepRule<V> for DampedStep {
     }
 
     fn fail(&mut self, state: &mut HfState<V>) {
-        state.damping = self.damping.update(state.damping, f64::NAN);
+        state.damping = self.next_damping(state.damping, f64::NAN);
     }
 
     fn set_damping(&mut self, damping: Box<dyn DampingStrategy>) -> Result<(), ConfigError> {
@@ -178,11 +216,31 @@ impl<V: Vector> StepRule<V> for DampedStep {
         Ok(())
     }
 
+    /// The search for `λ₀` (the good steps seen, or −1 once over), then the damping
+    /// strategy's own state.
     fn state(&self) -> Vec<f64> {
-        self.damping.state()
+        let mut state = vec![self.search.map_or(-1.0, f64::from)];
+        state.extend(self.damping.state());
+        state
     }
 
     fn load_state(&mut self, state: &[f64]) -> Result<()> {
-        self.damping.load_state(state)
+        // Empty: a state saved before the λ₀ search existed (its strategy stateless).
+        let Some((&search, rest)) = state.split_first() else {
+            self.search = None;
+            return self.damping.load_state(state);
+        };
+        self.search = match search {
+            -1.0 => None,
+            s if s >= 0.0 && s.fract() == 0.0 && s <= f64::from(u32::MAX) => Some(s as u32),
+            s => {
+                return Err(Error::InvalidArgument {
+                    name: "damped step state",
+                    value: format!("λ₀ search progress {s}"),
+                    allowed: "-1 (over) or a count of good steps",
+                })
+            }
+        };
+        self.damping.load_state(rest)
     }
 }

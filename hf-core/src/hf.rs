@@ -63,12 +63,19 @@ impl<V: Vector + 'static> HessianFree<V> {
         let (solver, rule): (Box<dyn Solver<V>>, Box<dyn StepRule<V>>) = match config.mode {
             Mode::Damped => (
                 Box::new(ConjugateGradient::new(config.cg)?),
-                Box::new(DampedStep::new(
-                    Box::new(config.damping),
-                    config.line_search,
-                    config.backtracking,
-                    config.warm_start_decay,
-                )),
+                Box::new({
+                    let step = DampedStep::new(
+                        Box::new(config.damping),
+                        config.line_search,
+                        config.backtracking,
+                        config.warm_start_decay,
+                    );
+                    if config.initial_damping.is_none() {
+                        step.searching_initial_damping()
+                    } else {
+                        step
+                    }
+                }),
             ),
             Mode::TrustRegion => (
                 Box::new(Lanczos::new(config.lanczos)?),
@@ -151,7 +158,7 @@ impl<V: Vector> HessianFree<V> {
     /// # Errors
     /// A plug-in or the problem refusing its saved state.
     pub fn resume<P: Problem<Vector = V>>(&mut self, problem: &mut P, state: &HfState<V>) -> Result<()> {
-        self.rule.load_state(&state.plugins.damping)?;
+        self.rule.load_state(&state.plugins.step_rule)?;
         self.preconditioner.load_state(&state.plugins.preconditioner)?;
         if let Some(s) = state.sampler {
             problem.restore_sampler(s)?;
@@ -224,7 +231,7 @@ impl<V: Vector> HessianFree<V> {
         state.elapsed += clock.elapsed();
         state.sampler = problem.sampler_state();
         state.plugins = PluginState {
-            damping: self.rule.state(),
+            step_rule: self.rule.state(),
             preconditioner: self.preconditioner.state(),
         };
         record.elapsed = state.elapsed;

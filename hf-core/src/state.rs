@@ -34,12 +34,16 @@ pub struct HfState<V> {
     pub plugins: PluginState,
 }
 
-/// The state of the plug-ins (see [`DampingStrategy::state`](crate::DampingStrategy::state) and
-/// [`Preconditioner::state`](crate::Preconditioner::state)); empty for the built-in ones.
+/// The state of the plug-ins (see [`StepRule::state`](crate::StepRule::state) and
+/// [`Preconditioner::state`](crate::Preconditioner::state)).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PluginState {
-    /// The damping strategy's state.
-    pub damping: Vec<f64>,
+    /// The step rule's state: for [`DampedStep`](crate::DampedStep), its search for
+    /// `λ₀` and then its damping strategy's state
+    /// ([`DampingStrategy::state`](crate::DampingStrategy::state)). (Named `damping`
+    /// in checkpoints written before step rules, which are still read.)
+    #[serde(alias = "damping")]
+    pub step_rule: Vec<f64>,
     /// The preconditioner's state.
     pub preconditioner: Vec<f64>,
 }

@@ -860,3 +860,118 @@ fn a_user_step_rule_takes_every_step_and_must_fit_the_solver() {
         .unwrap();
     assert_eq!(e.field, "mode", "{e}");
 }
+
+/// `½ xᵀ diag(1..=n) x − 1ᵀx`, exact curvature: `ρ = 1` on every step. The gradient
+/// is NaN at iteration `poison`.
+struct DiagonalQuadratic {
+    n: usize,
+    iteration: usize,
+    poison: usize,
+}
+
+impl Problem for DiagonalQuadratic {
+    type Vector = Vec<f64>;
+
+    fn begin_iteration(&mut self, iteration: usize) -> Result<()> {
+        self.iteration = iteration;
+        Ok(())
+    }
+
+    fn objective(&mut self, x: &Vec<f64>, _batch: Batch) -> Result<f64> {
+        Ok(x.iter()
+            .enumerate()
+            .map(|(i, v)| 0.5 * (i + 1) as f64 * v * v - v)
+            .sum())
+    }
+
+    fn gradient(&mut self, x: &Vec<f64>) -> Result<(f64, Vec<f64>)> {
+        let f = self.objective(x, Batch::Gradient)?;
+        let mut g: Vec<f64> = x.iter().enumerate().map(|(i, v)| (i + 1) as f64 * v - 1.0).collect();
+        if self.iteration == self.poison {
+            g[0] = f64::NAN;
+        }
+        Ok((f, g))
+    }
+
+    fn curvature<'a>(&'a mut self, _: &Vec<f64>, damping: f64) -> Result<Box<dyn CurvatureOperator<Vec<f64>> + 'a>> {
+        let n = self.n;
+        let mut a = vec![0.0; n * n];
+        for i in 0..n {
+            a[i * n + i] = (i + 1) as f64;
+        }
+        Ok(Box::new(DenseOperator::new(a, n, damping)?))
+    }
+}
+
+/// Runs `config` on the 50-dimensional [`DiagonalQuadratic`] poisoned at `poison`.
+fn run_diagonal_quadratic(config: &HfConfig, poison: usize) -> (History, hf_core::HfState<Vec<f64>>) {
+    let mut hf = HessianFree::new(config.clone()).unwrap();
+    let mut state = hf.init(vec![0.0; 50]);
+    let mut history = History::default();
+    let mut problem = DiagonalQuadratic {
+        n: 50,
+        iteration: 0,
+        poison,
+    };
+    hf.run(&mut problem, &mut state, &mut history).unwrap();
+    (history, state)
+}
+
+#[test]
+fn an_unset_initial_damping_is_searched_for_until_the_first_step_that_does_not_lower_it() {
+    let config = HfConfig {
+        preconditioner: PreconditionerKind::Identity,
+        max_iterations: 6,
+        ..HfConfig::default()
+    };
+    let drops = |poison: usize| {
+        let (history, state) = run_diagonal_quadratic(&config, poison);
+        let ratios: Vec<f64> = history.iterations.iter().map(|r| r.next_damping / r.damping).collect();
+        (ratios, state)
+    };
+    let third: f64 = 2.0 / 3.0;
+    let close = |a: &[f64], b: &[f64]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-12);
+
+    // λ₀ = gᵀAg/gᵀg; then LM's 2/3 applied 1, 2, 4, 8, … times while ρ > 3/4.
+    let (ratios, state) = drops(usize::MAX);
+    let expected: Vec<f64> = (0..6).map(|k| third.powi(1 << k)).collect();
+    assert!(close(&ratios, &expected), "{ratios:?}");
+    assert_eq!(
+        state.plugins.step_rule,
+        vec![6.0],
+        "the search's progress is checkpointed"
+    );
+
+    // A failed step at iteration 3 (λ × 3/2) ends the search: LM's 2/3 from then on.
+    let (ratios, state) = drops(3);
+    let expected = [third, third.powi(2), 1.5, third, third, third];
+    assert!(close(&ratios, &expected), "{ratios:?}");
+    assert_eq!(state.plugins.step_rule, vec![-1.0]);
+
+    // A given λ₀ is not searched.
+    let given = HfConfig {
+        initial_damping: Some(1.0),
+        ..config.clone()
+    };
+    let (history, _) = run_diagonal_quadratic(&given, usize::MAX);
+    assert!(history
+        .iterations
+        .iter()
+        .all(|r| (r.next_damping / r.damping - third).abs() < 1e-12));
+}
+
+#[test]
+fn the_initial_damping_search_stops_at_the_strategys_floor() {
+    let config = HfConfig {
+        preconditioner: PreconditionerKind::Identity,
+        max_iterations: 6,
+        damping: hf_core::LevenbergMarquardt {
+            min_damping: 1e-3,
+            ..Default::default()
+        },
+        ..HfConfig::default()
+    };
+    let (history, state) = run_diagonal_quadratic(&config, usize::MAX);
+    assert!(history.iterations.iter().all(|r| r.next_damping >= 1e-3), "{history:?}");
+    assert_eq!(state.damping, 1e-3);
+}

@@ -171,7 +171,9 @@ fn a_resumed_state_continues_bit_identically() {
     let mut problem = MinibatchLeastSquares::new();
     let mut state = first.init(vec![0.0; 3]);
     first.run(&mut problem, &mut state, &mut ()).unwrap();
-    assert_eq!(state.plugins.damping.len(), 1, "the plug-in's state is in HfState");
+    // The step rule's state: its λ₀ search (over: −1), then the plug-in's state.
+    assert_eq!(state.plugins.step_rule.len(), 2, "the plug-in's state is in HfState");
+    assert_eq!(state.plugins.step_rule[0], -1.0);
     // What a checkpoint does: serialize, then a fresh process with a fresh problem.
     let saved = serde_json::to_string(&state).unwrap();
     let mut restored: HfState<Vec<f64>> = serde_json::from_str(&saved).unwrap();
@@ -203,7 +205,7 @@ fn a_resumed_state_continues_bit_identically() {
 fn a_stateless_plug_in_refuses_a_saved_state() {
     let mut hf = HessianFree::<Vec<f64>>::new(HfConfig::default()).unwrap();
     let mut state = hf.init(vec![0.0; 3]);
-    state.plugins.damping = vec![1.0];
+    state.plugins.step_rule = vec![-1.0, 1.0];
     let e = hf.resume(&mut MinibatchLeastSquares::new(), &state).unwrap_err();
     assert!(e.to_string().contains("keeps no state"), "{e}");
 }

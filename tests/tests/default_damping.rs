@@ -1,9 +1,12 @@
-//! The default `λ₀` (none given: the curvature's mean eigenvalue) against fixed ones.
-//! On an LSTM classifier built from burn's modules it reaches the error the best of a
-//! sweep of `λ₀` reaches in `N` iterations within `1.5 N`. On the README's MLP (a
-//! 1-D regression whose best `λ₀` is tiny) it does not yet: there it is asserted to
-//! beat Martens' 45, the old default, by far, and the comparison with the sweep is
-//! printed.
+//! The default `λ₀` (none given: the curvature's mean eigenvalue, then the search
+//! of `DampedStep::searching_initial_damping`) against fixed ones: on the README's MLP
+//! and on an LSTM classifier built from burn's modules, from several initial points,
+//! it reaches the held-out error that the best of a sweep of `λ₀` reaches in `N`
+//! iterations within `1.5 N` — on the LSTM up to the sampling noise of a
+//! classification error on 1000 sequences (one binomial standard error); on the MLP,
+//! a noise-free regression whose best `λ₀` is 300× below the curvature's scale, only
+//! to within a factor 3 of the error (the search reaches `λ ≈ 1e-3` by the fifth
+//! iteration, and the run does not catch up fully with one that started there).
 
 use burn::backend::NdArray;
 use burn::nn::lstm::{Lstm, LstmConfig};
@@ -103,6 +106,7 @@ fn curve<N: Network<D>, L: MatchingLoss, const D: usize>(
     initial_damping: Option<f64>,
     iterations: usize,
     classify: bool,
+    seed: u64,
 ) -> Vec<f64> {
     let device = Default::default();
     let mut problem = BurnProblem::new(
@@ -122,15 +126,20 @@ fn curve<N: Network<D>, L: MatchingLoss, const D: usize>(
     // The network's own initializer draws from burn's global generator, which tests
     // running side by side share: θ₀ comes from a generator of its own instead.
     let n = problem.evaluator().num_params();
-    let mut rng = SplitMix64::new(7);
+    let mut rng = SplitMix64::new(seed);
     let theta0: Vec<f64> = (0..n).map(|_| 0.5 * rng.normal()).collect();
     let theta0 = hf_burn::ParamVector::new(tensor_from_f64(theta0, [n], &device, DType::F64));
     let mut state: HfState<_> = hf.init(theta0);
     let mut errors = Vec::new();
     for i in 0..iterations {
         let r = hf.step(&mut problem, &mut state, &mut ()).unwrap();
-        if i == 0 && initial_damping.is_none() {
-            println!("default λ₀ = {:.3e}", r.damping);
+        if initial_damping.is_none() {
+            println!(
+                "default, seed {seed}, iteration {}: λ {:.3e}, ρ {:.3}",
+                i + 1,
+                r.damping,
+                r.rho
+            );
         }
         let ev = problem.evaluator();
         errors.push(if classify {
@@ -151,7 +160,7 @@ fn curve<N: Network<D>, L: MatchingLoss, const D: usize>(
 
 /// The best of a sweep of `λ₀` after `n` iterations, against the default within
 /// `1.5 n`: returns (best λ₀, its error, the default's first iteration at or below
-/// it).
+/// `tolerance(error)`, the default's errors).
 fn default_against_tuned<N: Network<D>, L: MatchingLoss, const D: usize>(
     network: N,
     loss: L,
@@ -159,6 +168,8 @@ fn default_against_tuned<N: Network<D>, L: MatchingLoss, const D: usize>(
     held_out: &DataBatch<B, D>,
     n: usize,
     classify: bool,
+    seed: u64,
+    tolerance: impl Fn(f64) -> f64,
 ) -> (f64, f64, Option<usize>, Vec<f64>) {
     let (best, target) = [1e-3, 1e-2, 1e-1, 1.0, 10.0, 45.0]
         .into_iter()
@@ -171,19 +182,23 @@ fn default_against_tuned<N: Network<D>, L: MatchingLoss, const D: usize>(
                 Some(lambda),
                 n,
                 classify,
+                seed,
             );
-            println!("λ₀ {lambda}: {c:.3?}");
+            println!("seed {seed}, λ₀ {lambda}: {c:.3?}");
             (lambda, c[n - 1])
         })
         .min_by(|a, b| a.1.total_cmp(&b.1))
         .unwrap();
-    let default = curve(network, loss, train, held_out, None, n * 3 / 2, classify);
-    let reached = default.iter().position(|&e| e <= target).map(|i| i + 1);
+    let default = curve(network, loss, train, held_out, None, n * 3 / 2, classify, seed);
+    let reached = default.iter().position(|&e| e <= tolerance(target)).map(|i| i + 1);
     (best, target, reached, default)
 }
 
+/// θ₀ for each run: `0.5 ·` standard normal from these seeds.
+const SEEDS: [u64; 3] = [7, 11, 23];
+
 #[test]
-fn the_default_damping_beats_martens_45_on_the_readme_mlp() {
+fn the_default_damping_matches_a_tuned_one_on_the_readme_mlp() {
     let xs: Vec<f64> = (0..64).map(|i| -2.0 + 4.0 * i as f64 / 63.0).collect();
     let ys: Vec<f64> = xs.iter().map(|x| (2.0 * x).sin()).collect();
     let device = Default::default();
@@ -196,14 +211,17 @@ fn the_default_damping_beats_martens_45_on_the_readme_mlp() {
     let odd: Vec<usize> = (0..32).map(|i| 2 * i + 1).collect();
     let (train, held_out) = (all.select(&even).unwrap(), all.select(&odd).unwrap());
     let n = 10;
-    let (best, target, reached, default) = default_against_tuned(MlpSpec, SquaredError, &train, &held_out, n, false);
-    println!("MLP: best λ₀ {best} reaches {target:.3e} in {n}; the default reaches it at {reached:?}: {default:.3?}");
-    let martens = curve(MlpSpec, SquaredError, &train, &held_out, Some(45.0), n, false)[n - 1];
-    let beats = default.iter().position(|&e| e <= martens).map(|i| i + 1);
-    assert!(
-        beats.is_some_and(|i| i <= n / 2),
-        "λ₀ = 45 reaches {martens:e} in {n} iterations; the default: {default:?}"
-    );
+    for seed in SEEDS {
+        let (best, target, reached, default) =
+            default_against_tuned(MlpSpec, SquaredError, &train, &held_out, n, false, seed, |e| 3.0 * e);
+        println!(
+            "MLP, seed {seed}: best λ₀ {best} reaches {target:.3e} in {n}; the default at {reached:?}: {default:.3?}"
+        );
+        assert!(
+            reached.is_some(),
+            "seed {seed}: best λ₀ {best} reaches {target:e} in {n} iterations; default: {default:?}"
+        );
+    }
 }
 
 #[test]
@@ -211,11 +229,23 @@ fn the_default_damping_matches_a_tuned_one_on_an_lstm_classifier() {
     let train = sequences(256, 1);
     let held_out = sequences(1000, 2);
     let n = 8;
-    let (best, target, reached, default) =
-        default_against_tuned(LstmClassifier, SoftmaxCrossEntropy, &train, &held_out, n, true);
-    println!("LSTM: best λ₀ {best} reaches {target:.3e} in {n}; the default reaches it at {reached:?}: {default:.3?}");
-    assert!(
-        reached.is_some(),
-        "best λ₀ {best}: {target:e} in {n} iterations; default: {default:?}"
-    );
+    for seed in SEEDS {
+        let (best, target, reached, default) = default_against_tuned(
+            LstmClassifier,
+            SoftmaxCrossEntropy,
+            &train,
+            &held_out,
+            n,
+            true,
+            seed,
+            |e| e + (e * (1.0 - e) / held_out.len() as f64).sqrt(),
+        );
+        println!(
+            "LSTM, seed {seed}: best λ₀ {best} reaches {target:.3e} in {n}; the default at {reached:?}: {default:.3?}"
+        );
+        assert!(
+            reached.is_some(),
+            "seed {seed}: best λ₀ {best} reaches {target:e} in {n} iterations; default: {default:?}"
+        );
+    }
 }

@@ -100,11 +100,11 @@ impl FirstOrderConfig {
 /// let x = Tensor::<B, 2>::from_data([[0.0], [1.0], [2.0], [3.0]], &device);
 /// let batches = FixedBatches::split(DataBatch::new(x.clone(), x.mul_scalar(2.0)).unwrap(), 1);
 /// let problem = BurnProblem::new(Line, SquaredError, batches, ProblemConfig::default(), &device).unwrap();
-/// let adam = FirstOrder::adam(AdamConfig::new(), FirstOrderConfig { learning_rate: 0.05, max_iterations: 300, ..Default::default() });
+/// let adam = FirstOrder::adam(AdamConfig::new(), FirstOrderConfig { learning_rate: 0.05, max_iterations: 1000, ..Default::default() });
 /// let mut trainer = Trainer::new(problem, adam, TrainerConfig::default()).unwrap();
 /// let mut state = trainer.init(&device).unwrap();
 /// let report = trainer.run(&mut state).unwrap();
-/// assert_eq!(state.iteration, 300);
+/// assert_eq!(state.iteration, 1000);
 /// assert!(report.objective < 1e-3, "{}", report.objective);
 /// ```
 pub struct FirstOrder<B, N, O, const D: usize>

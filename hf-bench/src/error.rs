@@ -10,7 +10,7 @@ pub enum CliError {
     Config(String),
 
     /// The output directory cannot be written.
-    #[error("cannot write to the output directory {path}: {source} (choose another with --out)")]
+    #[error("cannot write {path}: {source}{}", output_hint(source))]
     Output {
         /// The directory or file.
         path: PathBuf,
@@ -38,6 +38,25 @@ pub enum CliError {
         dir: PathBuf,
         /// The run files found there.
         files: String,
+    },
+
+    /// Another process is running in the run directory.
+    #[error(
+        "another hessfree process is running in {dir} (it holds {dir}/.hessfree.lock): wait for it to end, or \
+         start a new run elsewhere with --out DIR"
+    )]
+    Busy {
+        /// The run directory.
+        dir: PathBuf,
+    },
+
+    /// The run was stopped by a signal before it wrote anything.
+    #[error("interrupted by {signal} before the run started; nothing was written")]
+    Interrupted {
+        /// The signal's name.
+        signal: &'static str,
+        /// The exit status.
+        status: u8,
     },
 
     /// `--resume` cannot continue the run as asked.
@@ -69,6 +88,38 @@ pub enum CliError {
 impl From<hf_core::ConfigError> for CliError {
     fn from(e: hf_core::ConfigError) -> Self {
         CliError::Config(e.to_string())
+    }
+}
+
+/// What to do about an output error.
+fn output_hint(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+            " (free space on that device; a run with a checkpoint continues with --resume DIR once there is room)"
+        }
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+            " (a new run can write elsewhere with --out DIR)"
+        }
+        _ => "",
+    }
+}
+
+impl CliError {
+    /// Whether an I/O error anywhere in this error's chain is a full disk.
+    pub fn is_disk_full(&self) -> bool {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(e) = source {
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                if matches!(
+                    io.kind(),
+                    std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+                ) {
+                    return true;
+                }
+            }
+            source = e.source();
+        }
+        false
     }
 }
 

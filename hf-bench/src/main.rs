@@ -2,8 +2,10 @@
 //! burn backend, with progress, metrics, plots and checkpoints.
 
 mod bench;
+mod claim;
 mod error;
 mod experiment;
+mod interrupt;
 mod plot;
 mod preset;
 mod progress;
@@ -21,11 +23,12 @@ use clap::{Parser, Subcommand};
 
 use bench::BenchBackend;
 use error::{CliError, Result};
+use interrupt::Interrupt;
 use preset::{Preset, DEFAULT_SEQ_LEN};
 use progress::Verbosity;
 use settings::OptimizerKind;
 use settings::RunConfig;
-use train::RunOptions;
+use train::{RunEnd, RunOptions};
 
 /// Hessian-free optimization of deep and recurrent networks.
 #[derive(Parser, Debug)]
@@ -260,7 +263,13 @@ macro_rules! on_backend {
     };
 }
 
-fn train(args: TrainArgs) -> Result<()> {
+/// A run's exit status besides 0 (finished) and 1 (an error, nothing trained or the
+/// run's files left as they were): the run stopped without reaching its budget or
+/// target because it diverged or failed too many steps in a row.
+const EXIT_FAILED_RUN: u8 = 3;
+
+fn train(args: TrainArgs) -> Result<ExitCode> {
+    let interrupt = Interrupt::install().map_err(|e| CliError::Unsupported(format!("cannot handle signals: {e}")))?;
     let flags = run_dir::IdentityFlags {
         preset: args.preset,
         backend: args.backend,
@@ -269,23 +278,26 @@ fn train(args: TrainArgs) -> Result<()> {
         seq_len: args.seq_len,
         data_dir: args.data_dir.clone(),
     };
+    // Everything up to the claim of the run directory reads only.
     let identity = match &args.resume {
         Some(dir) => {
             let checkpoints = dir.join(hf_burn::train::checkpoint::CHECKPOINTS_DIR);
             if hf_burn::train::checkpoint::latest(&checkpoints)?.is_none() {
                 return Err(CliError::Checkpoint {
                     path: checkpoints,
-                    reason: "no checkpoint found: --resume takes the directory of an earlier run".into(),
+                    reason: "no checkpoint found: --resume takes the directory of an earlier run that saved one \
+                             (a run stopped before its first checkpoint cannot be continued; start it again)"
+                        .into(),
                 });
             }
-            run_dir::RunIdentity::for_resume(dir, &flags, DEFAULT_SEQ_LEN)?
+            run_dir::RunIdentity::for_resume(dir, &flags)?
         }
         None => run_dir::RunIdentity::from_flags(&flags, DEFAULT_SEQ_LEN),
     };
     let cfg = effective_config(&args, identity.preset, args.resume.as_deref())?;
     if args.print_config {
         println!("{}", serde_json::to_string_pretty(&cfg).expect("settings serialize"));
-        return Ok(());
+        return Ok(ExitCode::SUCCESS);
     }
     let backend = identity.backend.name();
     let out = match (&args.resume, &args.out) {
@@ -293,11 +305,17 @@ fn train(args: TrainArgs) -> Result<()> {
         (None, Some(dir)) => dir.clone(),
         (None, None) => identity.default_dir(),
     };
-    // Before anything is read or written: a new run never replaces another by accident.
-    if args.resume.is_none() {
-        run_dir::claim(&out, args.overwrite)?;
+    // A new run never replaces another by accident: refused before any data is read
+    // (and again under the directory's lock, when it is claimed).
+    if args.resume.is_none() && !args.overwrite {
+        let present = run_dir::run_files(&out);
+        if !present.is_empty() {
+            return Err(CliError::RunExists {
+                dir: out,
+                files: present.join(", "),
+            });
+        }
     }
-    // Data first: a missing data set fails before anything is written.
     let experiment = identity
         .preset
         .experiment(identity.data_dir.clone(), identity.seq_len)?;
@@ -321,14 +339,6 @@ fn train(args: TrainArgs) -> Result<()> {
     let mut identity = identity;
     identity.check_data(&out, data.as_ref().map(|d| d.hash.as_str()), args.resume.is_some())?;
     bench::available(identity.backend).map_err(CliError::Unsupported)?;
-    prepare_output(&out)?;
-    identity.save(&out)?;
-    records::write_atomic(
-        &out.join("config.json"),
-        serde_json::to_string_pretty(&cfg)
-            .expect("settings serialize")
-            .as_bytes(),
-    )?;
     let verbosity = if args.quiet {
         Verbosity::Quiet
     } else if args.verbose {
@@ -344,13 +354,45 @@ fn train(args: TrainArgs) -> Result<()> {
         out: out.clone(),
         resume: args.resume.is_some(),
         verbosity,
-        config: cfg,
+        config: cfg.clone(),
         data,
+        interrupt: interrupt.clone(),
     };
-    let summary = on_backend!(identity.backend, |B, device, dtype| setup::run::<B>(
-        &opts, experiment, &device, dtype
-    ))?
-    .summary;
+    // Called once the data is loaded, the network built and (on resume) the
+    // checkpoint and metrics verified: only then is the directory claimed and
+    // written. The claim lives until the run ends; dropped early (an error), it
+    // removes a new run that has no checkpoint yet.
+    let mut claimed: Option<claim::ClaimedDir> = None;
+    let mut claim_dir = || -> Result<()> {
+        if let Some(status) = interrupt.exit_status() {
+            return Err(CliError::Interrupted {
+                signal: interrupt.signal_name(),
+                status,
+            });
+        }
+        let held = if args.resume.is_some() {
+            claim::ClaimedDir::resumed(&out)?
+        } else {
+            claim::ClaimedDir::new_run(&out, args.overwrite)?
+        };
+        identity.save_if_changed(&out)?;
+        records::write_if_changed(
+            &out.join("config.json"),
+            serde_json::to_string_pretty(&cfg)
+                .expect("settings serialize")
+                .as_bytes(),
+        )?;
+        claimed = Some(held);
+        Ok(())
+    };
+    let trained = on_backend!(identity.backend, |B, device, dtype| setup::run::<B>(
+        &opts,
+        experiment,
+        &device,
+        dtype,
+        &mut claim_dir
+    ))?;
+    let summary = trained.summary;
     println!(
         "{} · {} · {}: {} iterations ({}), objective {:.4e}, held-out {} {:.4e}, {:.1} s; records in {}",
         summary.preset,
@@ -364,7 +406,27 @@ fn train(args: TrainArgs) -> Result<()> {
         summary.wall_time_s,
         out.display()
     );
-    Ok(())
+    Ok(match trained.end {
+        RunEnd::Finished => ExitCode::SUCCESS,
+        RunEnd::Failed => {
+            eprintln!(
+                "the run stopped without reaching its budget or target ({}): exit status {EXIT_FAILED_RUN}",
+                summary.stop
+            );
+            ExitCode::from(EXIT_FAILED_RUN)
+        }
+        RunEnd::Interrupted => {
+            eprintln!(
+                "interrupted by {} after iteration {}: checkpoint saved in {}; continue with: hessfree train \
+                 --resume {}",
+                interrupt.signal_name(),
+                summary.iterations,
+                out.join(hf_burn::train::checkpoint::CHECKPOINTS_DIR).display(),
+                out.display()
+            );
+            ExitCode::from(interrupt.exit_status().unwrap_or(interrupt::EXIT_SIGINT))
+        }
+    })
 }
 
 /// Runs a macro comparison on backend `b`, writing its runs under `runs`.
@@ -625,13 +687,23 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => train(args),
-        Command::Bench(args) => bench(args),
-        Command::Experiment(ExperimentCommand::RnnTasks(args)) => rnn_tasks(args),
+        Command::Bench(args) => bench(args).map(|()| ExitCode::SUCCESS),
+        Command::Experiment(ExperimentCommand::RnnTasks(args)) => rnn_tasks(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
+        Err(CliError::Interrupted { signal, status }) => {
+            eprintln!("{}", CliError::Interrupted { signal, status });
+            ExitCode::from(status)
+        }
         Err(e) => {
             eprintln!("error: {e}");
+            if e.is_disk_full() && !matches!(e, CliError::Output { .. }) {
+                eprintln!(
+                    "the device is full: free space on it; a run with a checkpoint continues from it with \
+                     --resume DIR (its files were replaced atomically, none is half-written)"
+                );
+            }
             ExitCode::FAILURE
         }
     }

@@ -22,6 +22,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
+/// [`write_atomic`], unless `path` already holds exactly `bytes` (a resume that
+/// changes no setting leaves the file untouched).
+pub fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
+    if std::fs::read(path).is_ok_and(|old| old == bytes) {
+        return Ok(());
+    }
+    write_atomic(path, bytes)
+}
+
 /// `dir/.name.tmp` beside `path`, keeping its extension last (image encoders read it).
 pub fn temp_path(path: &Path) -> PathBuf {
     let name = path

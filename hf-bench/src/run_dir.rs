@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::bench::BenchBackend;
 use crate::error::{CliError, Result};
 use crate::preset::Preset;
-use crate::records::write_atomic;
+use crate::records::write_if_changed;
 use crate::settings::OptimizerKind;
 
 /// The files (and the checkpoints directory) a run writes into its directory.
@@ -86,18 +86,21 @@ impl RunIdentity {
     }
 
     /// The identity of the run in `dir`, with every flag given checked against it:
-    /// a flag that names something else is an error, not a silent switch.
-    ///
-    /// A directory written before `run.json` existed takes its identity from the flags.
-    pub fn for_resume(dir: &Path, flags: &IdentityFlags, default_seq_len: usize) -> Result<Self> {
+    /// a flag that names something else is an error, not a silent switch. Reads only.
+    pub fn for_resume(dir: &Path, flags: &IdentityFlags) -> Result<Self> {
         let path = file(dir);
-        if !path.is_file() {
-            return Ok(Self::from_flags(flags, default_seq_len));
-        }
         let fail = |reason: String| CliError::Resume {
             dir: dir.to_path_buf(),
             reason,
         };
+        if !path.is_file() {
+            return Err(fail(
+                "run.json is missing, so the preset, backend, optimizer, seed and data the run started with are \
+                 unknown: restore it from a backup (the checkpoint's state.bin names the preset, optimizer and \
+                 seed)"
+                    .into(),
+            ));
+        }
         let text = std::fs::read_to_string(&path).map_err(|e| fail(format!("cannot read run.json ({e})")))?;
         let saved: Self = serde_json::from_str(&text).map_err(|e| fail(format!("run.json is corrupt ({e})")))?;
         let conflict = |flag: &str, given: String, saved: String| {
@@ -148,9 +151,9 @@ impl RunIdentity {
         Ok(())
     }
 
-    /// Writes `dir/run.json`.
-    pub fn save(&self, dir: &Path) -> Result<()> {
-        write_atomic(
+    /// Writes `dir/run.json`, unless it already holds this identity.
+    pub fn save_if_changed(&self, dir: &Path) -> Result<()> {
+        write_if_changed(
             &file(dir),
             serde_json::to_string_pretty(self)
                 .expect("a run identity serializes")
@@ -169,27 +172,7 @@ impl RunIdentity {
     }
 }
 
-/// Refuses to start a new run in a directory that holds one, unless `overwrite`; with
-/// it, removes the earlier run's files so that none of them is left half-replaced.
-pub fn claim(dir: &Path, overwrite: bool) -> Result<()> {
-    let present: Vec<&str> = RUN_FILES.iter().copied().filter(|f| dir.join(f).exists()).collect();
-    if present.is_empty() {
-        return Ok(());
-    }
-    if !overwrite {
-        return Err(CliError::RunExists {
-            dir: dir.to_path_buf(),
-            files: present.join(", "),
-        });
-    }
-    for f in present {
-        let path = dir.join(f);
-        let removed = if path.is_dir() {
-            std::fs::remove_dir_all(&path)
-        } else {
-            std::fs::remove_file(&path)
-        };
-        removed.map_err(|source| CliError::Output { path, source })?;
-    }
-    Ok(())
+/// The run files present in `dir`.
+pub fn run_files(dir: &Path) -> Vec<&'static str> {
+    RUN_FILES.iter().copied().filter(|f| dir.join(f).exists()).collect()
 }

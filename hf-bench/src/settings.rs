@@ -204,7 +204,19 @@ impl RunConfig {
         let text = std::fs::read_to_string(file)
             .map_err(|e| CliError::Config(format!("cannot read {}: {e}", file.display())))?;
         let patch: serde_json::Value = if file.extension().is_some_and(|e| e == "toml") {
-            toml::from_str(&text).map_err(|e| CliError::Config(format!("{} is not valid TOML: {e}", file.display())))?
+            let table: toml::Table = toml::from_str(&text)
+                .map_err(|e| CliError::Config(format!("{} is not valid TOML: {e}", file.display())))?;
+            // JSON has no NaN or infinity: converted, they would become `null`, which
+            // reads as "unset" for an optional setting. No setting takes them.
+            if let Some(path) = non_finite(&toml::Value::Table(table.clone()), "") {
+                return Err(CliError::Config(format!(
+                    "{}: `{path}` is not a finite number; no setting takes nan or inf (leave an optional setting \
+                     out to unset it)",
+                    file.display()
+                )));
+            }
+            serde_json::to_value(table)
+                .map_err(|e| CliError::Config(format!("{}: cannot read its values ({e})", file.display())))?
         } else {
             serde_json::from_str(&text)
                 .map_err(|e| CliError::Config(format!("{} is not valid JSON: {e}", file.display())))?
@@ -214,6 +226,26 @@ impl RunConfig {
         let merged: RunConfig =
             serde_json::from_value(base).map_err(|e| CliError::Config(format!("{}: {e}", file.display())))?;
         Ok(merged)
+    }
+}
+
+/// The dotted path of the first non-finite float in `value`, if any.
+fn non_finite(value: &toml::Value, path: &str) -> Option<String> {
+    let join = |key: &str| {
+        if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match value {
+        toml::Value::Float(x) if !x.is_finite() => Some(path.to_string()),
+        toml::Value::Table(t) => t.iter().find_map(|(k, v)| non_finite(v, &join(k))),
+        toml::Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| non_finite(v, &join(&i.to_string()))),
+        _ => None,
     }
 }
 
@@ -231,5 +263,144 @@ fn merge(base: &mut serde_json::Value, patch: serde_json::Value) {
             }
         }
         (slot, v) => *slot = v,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Settings built here, not from a preset (the presets build on this module).
+    fn base() -> RunConfig {
+        RunConfig {
+            trainer: TrainerConfig::default(),
+            batches: BatchSizes {
+                gradient: 0,
+                curvature: 100,
+            },
+            hf: HfConfig::default(),
+            problem: ProblemConfig::default(),
+            adam: AdamSettings::default(),
+            sgd: SgdSettings::default(),
+        }
+    }
+
+    /// A settings file in a directory of its own, removed on drop.
+    struct SettingsFile(std::path::PathBuf);
+
+    impl SettingsFile {
+        fn new(name: &str, bytes: &[u8]) -> Self {
+            let dir = std::env::temp_dir().join(format!(
+                "hf-settings-{}-{}",
+                std::process::id(),
+                std::thread::current().name().unwrap_or("t").replace(':', "_")
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join(name);
+            std::fs::write(&path, bytes).unwrap();
+            Self(path)
+        }
+    }
+
+    impl Drop for SettingsFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(self.0.parent().unwrap());
+        }
+    }
+
+    fn parse(name: &str, text: &str) -> Result<RunConfig> {
+        let file = SettingsFile::new(name, text.as_bytes());
+        base().overridden_by(&file.0)
+    }
+
+    #[test]
+    fn a_typo_at_any_depth_is_refused_in_every_path() {
+        for (name, text) in [
+            ("a.json", r#"{"hf":{"cg":{"max_iteration":5}}}"#),
+            ("a.toml", "[problem]\ncurvatur = \"fisher\"\n"),
+            ("a.toml", "[hf.line_search]\nmax_trys = 3\n"),
+            ("a.toml", "[hf.damping]\nboots = 2.0\n"),
+            ("a.toml", "[hf.trust_region]\ngrowth = 2.0\n"),
+            ("a.toml", "[hf.lanczos]\nbogus = 1\n"),
+            (
+                "a.toml",
+                "[problem.diagonal]\nkind = \"squared_gradients\"\nmax_case = 5\n",
+            ),
+            ("a.toml", "[trainer]\neval_evry = 2\n"),
+            ("a.toml", "[batches]\ngradinet = 2\n"),
+            ("a.toml", "[adam]\nlr = 0.1\n"),
+        ] {
+            let e = parse(name, text).unwrap_err().to_string();
+            assert!(e.contains("unknown field"), "{text}: {e}");
+        }
+        let e = base()
+            .with_assignment(r#"hf.cg={"max_iterations":5,"bogus":1}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `bogus`"), "{e}");
+    }
+
+    #[test]
+    fn nan_and_infinity_are_refused_not_read_as_unset() {
+        for text in [
+            "[trainer]\ntarget_held_out = nan\n",
+            "[hf]\ntime_budget_s = inf\n",
+            "[hf]\ntarget_objective = -inf\n",
+            "[hf.cg]\nmax_iterations = 5\n[adam]\nlearning_rate = nan\n",
+        ] {
+            let e = parse("n.toml", text).unwrap_err().to_string();
+            assert!(e.contains("not a finite number"), "{text}: {e}");
+        }
+        let e = parse("n.toml", "[trainer]\ntarget_held_out = nan\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`trainer.target_held_out`"), "{e}");
+    }
+
+    /// Mutations of a valid TOML file, and random assignments.
+    fn valid_toml() -> &'static str {
+        "[hf]\nmax_iterations = 5\ninitial_damping = 1.5\n[hf.cg]\nmax_iterations = 20\n\
+         [trainer]\ntarget_held_out = 0.5\n[problem]\ncurvature = \"gauss_newton\"\n"
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn mutated_settings_files_never_panic(
+            mutations in vec((any::<usize>(), any::<u8>()), 0..5),
+            toml in any::<bool>(),
+        ) {
+            let mut bytes = valid_toml().as_bytes().to_vec();
+            if !toml {
+                let v: toml::Table = toml::from_str(valid_toml()).unwrap();
+                bytes = serde_json::to_vec(&v).unwrap();
+            }
+            let n = bytes.len();
+            for (i, b) in mutations {
+                bytes[i % n] = b;
+            }
+            let file = SettingsFile::new(if toml { "m.toml" } else { "m.json" }, &bytes);
+            if let Ok(cfg) = base().overridden_by(&file.0) {
+                // Whatever parses either validates or names its bad field.
+                if let Err(e) = cfg.validate() {
+                    prop_assert!(e.to_string().contains("invalid config"), "{}", e);
+                }
+            }
+        }
+
+        #[test]
+        fn random_assignments_never_panic(path in "[a-z_.]{0,30}", value in ".{0,20}") {
+            let _ = base().with_assignment(&format!("{path}={value}"));
+        }
+
+        #[test]
+        fn random_files_never_panic(bytes in vec(any::<u8>(), 0..200), toml in any::<bool>()) {
+            let file = SettingsFile::new(if toml { "r.toml" } else { "r.json" }, &bytes);
+            let _ = base().overridden_by(&file.0);
+        }
     }
 }

@@ -13,7 +13,7 @@ use hf_models::{
 
 use crate::error::Result;
 use crate::preset::{Experiment, ImageSource};
-use crate::train::{train, RunOptions, Setup, Trained};
+use crate::train::{train, Claim, RunOptions, Setup, Trained};
 
 /// Hidden units of the RNN presets (as in the papers).
 const RNN_HIDDEN: usize = 100;
@@ -101,8 +101,15 @@ fn faces(dir: &Path) -> Result<(Vec<f32>, Vec<f32>, usize)> {
     Ok((pixels[..split].to_vec(), pixels[split..].to_vec(), 625))
 }
 
-/// Trains `experiment` on backend `B`.
-pub fn run<B: Backend>(opts: &RunOptions, experiment: Experiment, device: &B::Device, dtype: DType) -> Result<Trained> {
+/// Trains `experiment` on backend `B`: reads and checks its data and builds its
+/// network, then `claim`s the run directory and trains.
+pub fn run<B: Backend>(
+    opts: &RunOptions,
+    experiment: Experiment,
+    device: &B::Device,
+    dtype: DType,
+    claim: Claim<'_>,
+) -> Result<Trained> {
     let cfg = &opts.config;
     let batches = cfg.batches_for(opts.optimizer);
     let seed = opts.seed;
@@ -122,7 +129,7 @@ pub fn run<B: Backend>(opts: &RunOptions, experiment: Experiment, device: &B::De
                 source: Box::new(MinibatchSource::new(train_set, batches, seed)?),
                 held_out: Box::new(ReconstructionError::new(test)),
             };
-            train(opts, setup, device)
+            train(opts, setup, device, claim)
         }
         Experiment::Classifier(spec, dir) => {
             let train_set = load_mnist(&dir, Split::Train)?;
@@ -147,7 +154,7 @@ pub fn run<B: Backend>(opts: &RunOptions, experiment: Experiment, device: &B::De
                 source: Box::new(MinibatchSource::new(train_data, batches, seed)?),
                 held_out: Box::new(ClassificationError::new(test)),
             };
-            train(opts, setup, device)
+            train(opts, setup, device, claim)
         }
         Experiment::Rnn(task) => {
             let spec = rnn_spec(&task);
@@ -164,7 +171,7 @@ pub fn run<B: Backend>(opts: &RunOptions, experiment: Experiment, device: &B::De
                 source: Box::new(source),
                 held_out: Box::new(SequenceZeroOneLoss::new(task, test)),
             };
-            train(opts, setup, device)
+            train(opts, setup, device, claim)
         }
     }
 }

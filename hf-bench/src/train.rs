@@ -13,12 +13,13 @@ use serde::Serialize;
 
 use hf_burn::train::{
     FirstOrder, FirstOrderConfig, HeldOutMeasure, MetricsRow, Trainer, TrainingMethod, TrainingObserver,
-    TrainingRecord, TrainingReport,
+    TrainingRecord, TrainingReport, TrainingStop,
 };
 use hf_burn::{BatchSource, BurnProblem, Inner, Loss, Network, ParamVector};
-use hf_core::{BoxError, Control, HessianFree, HfState};
+use hf_core::{BoxError, Control, HessianFree, HfState, StopReason};
 
 use crate::error::{CliError, Result};
+use crate::interrupt::Interrupt;
 use crate::preset::Preset;
 use crate::progress::{Progress, Verbosity};
 use crate::records::{write_atomic, DataInfo, Summary};
@@ -45,6 +46,23 @@ pub struct RunOptions {
     pub config: RunConfig,
     /// The data set, when the preset reads files.
     pub data: Option<DataInfo>,
+    /// Ctrl-C and SIGTERM.
+    pub interrupt: Interrupt,
+}
+
+/// Claims the run directory once everything it takes to start has been read and
+/// checked (see `main`'s `train`): the first write of a run.
+pub type Claim<'a> = &'a mut dyn FnMut() -> Result<()>;
+
+/// How a run ended, for the program's exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnd {
+    /// It reached its iteration or time budget, its target, or converged.
+    Finished,
+    /// It diverged, or failed too many steps in a row.
+    Failed,
+    /// A signal stopped it; the final checkpoint holds the last iteration.
+    Interrupted,
 }
 
 /// The held-out measure of a preset.
@@ -69,6 +87,19 @@ fn name<T: Serialize>(v: &T) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default()
+}
+
+/// Asks the trainer to stop once a signal arrived.
+struct InterruptObserver(Interrupt);
+
+impl<B: Backend> TrainingObserver<B> for InterruptObserver {
+    fn on_iteration(&mut self, _: &TrainingRecord, _: &HfState<ParamVector<B>>) -> Result<Control, BoxError> {
+        Ok(if self.0.requested() {
+            Control::Stop
+        } else {
+            Control::Continue
+        })
+    }
 }
 
 /// The progress bar as a trainer observer.
@@ -97,6 +128,7 @@ struct Outcome {
     curvature_products: usize,
     held_out: f64,
     rows: Vec<MetricsRow>,
+    end: RunEnd,
 }
 
 /// What a run leaves besides its files: the summary and the trainer's rows.
@@ -106,10 +138,17 @@ pub struct Trained {
     /// Every iteration's row, as the trainer recorded it (those of a resumed run's
     /// earlier part included).
     pub rows: Vec<MetricsRow>,
+    /// How it ended.
+    pub end: RunEnd,
 }
 
 /// Runs the training and writes its records; returns the summary and the rows.
-pub fn train<B, N, const D: usize>(opts: &RunOptions, setup: Setup<B, N, D>, device: &B::Device) -> Result<Trained>
+pub fn train<B, N, const D: usize>(
+    opts: &RunOptions,
+    setup: Setup<B, N, D>,
+    device: &B::Device,
+    claim: Claim<'_>,
+) -> Result<Trained>
 where
     B: Backend,
     N: Network<D> + 'static,
@@ -129,11 +168,11 @@ where
     let outcome = match opts.optimizer {
         OptimizerKind::Hf => {
             let hf = HessianFree::<ParamVector<B>>::new(cfg.hf.clone())?;
-            run_trainer(opts, problem, hf, setup.initial, setup.held_out, device)?
+            run_trainer(opts, problem, hf, setup.initial, setup.held_out, device, claim)?
         }
         OptimizerKind::Adam => {
             let adam = FirstOrder::adam(AdamConfig::new(), first_order(cfg.adam.learning_rate));
-            run_trainer(opts, problem, adam, setup.initial, setup.held_out, device)?
+            run_trainer(opts, problem, adam, setup.initial, setup.held_out, device, claim)?
         }
         OptimizerKind::Sgd => {
             let momentum = MomentumConfig::new().with_momentum(cfg.sgd.momentum);
@@ -141,7 +180,7 @@ where
                 SgdConfig::new().with_momentum(Some(momentum)),
                 first_order(cfg.sgd.learning_rate),
             );
-            run_trainer(opts, problem, sgd, setup.initial, setup.held_out, device)?
+            run_trainer(opts, problem, sgd, setup.initial, setup.held_out, device, claim)?
         }
     };
     let final_objective = outcome.rows.last().map_or(f64::NAN, |r| r.objective);
@@ -172,11 +211,14 @@ where
     Ok(Trained {
         summary,
         rows: outcome.rows,
+        end: outcome.end,
     })
 }
 
 /// Training through the library's [`Trainer`], whatever the method: metrics,
-/// checkpoints, resume and the progress bar are its observers.
+/// checkpoints, resume and the progress bar are its observers. The run directory is
+/// claimed (`claim`) only once the trainer is built and, on resume, the checkpoint
+/// and the metrics files have been verified against each other.
 fn run_trainer<B, N, M, const D: usize>(
     opts: &RunOptions,
     problem: BurnProblem<B, N, Loss, D>,
@@ -184,6 +226,7 @@ fn run_trainer<B, N, M, const D: usize>(
     initial: ParamVector<B>,
     held_out: HeldOutFn<B, N, D>,
     device: &B::Device,
+    claim: Claim<'_>,
 ) -> Result<Outcome>
 where
     B: Backend,
@@ -211,16 +254,34 @@ where
                 });
             }
         }
+        if state.iteration > cfg.hf.max_iterations {
+            return Err(CliError::Resume {
+                dir: opts.out.clone(),
+                reason: format!(
+                    "the run has done {} iterations, more than the {} asked for (--iterations or \
+                     hf.max_iterations): ask for more to continue it",
+                    state.iteration, cfg.hf.max_iterations
+                ),
+            });
+        }
+        hf_burn::train::resumable_rows(&opts.out, Some(&label), state.iteration)?;
         state
     } else {
         trainer.start_at(initial)
     };
+    claim()?;
     let progress = Progress::new(cfg.hf.max_iterations, state.iteration, opts.verbosity);
     let mut trainer = trainer
         .metrics(&opts.out, state.iteration)?
         .checkpoints(&opts.out, identity)
-        .observe(ProgressObserver { progress, label });
+        .observe(ProgressObserver { progress, label })
+        .observe(InterruptObserver(opts.interrupt.clone()));
     let report = trainer.run(&mut state)?;
+    let end = match report.stop {
+        TrainingStop::Optimizer(StopReason::Requested) if opts.interrupt.requested() => RunEnd::Interrupted,
+        TrainingStop::Optimizer(StopReason::Diverged | StopReason::TooManyFailures) => RunEnd::Failed,
+        _ => RunEnd::Finished,
+    };
     Ok(Outcome {
         stop: report.stop.as_str(),
         iterations: state.iteration,
@@ -228,5 +289,6 @@ where
         curvature_products: state.curvature_products,
         held_out: report.held_out.unwrap_or(f64::NAN),
         rows: trainer.metrics_rows().to_vec(),
+        end,
     })
 }

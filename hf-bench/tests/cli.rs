@@ -1,35 +1,12 @@
 //! End to end: the `hessfree` binary on the tiny preset — records, resume, first-order
 //! optimizers and every error path — and on the Fashion-MNIST fixture.
 
+mod common;
+
+use common::{hessfree, ok, scratch, snapshot, stderr};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn hessfree(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hessfree"))
-        .args(args)
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-        .output()
-        .expect("the hessfree binary runs")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hf-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn ok(o: &Output) {
-    assert!(
-        o.status.success(),
-        "hessfree failed:\n{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        stderr(o)
-    );
-}
 
 fn fails_with(o: &Output, needle: &str) {
     assert!(!o.status.success(), "hessfree should have failed");
@@ -325,22 +302,6 @@ fn a_run_killed_at_a_random_moment_resumes_bit_identically() {
     ok(&hessfree(&["train", "--quiet", "--resume", parts.to_str().unwrap()]));
     assert_eq!(summary(&parts)["iterations"], 12);
     assert_same_trajectory(&whole, &parts, 12);
-}
-
-/// Every file under a directory, by relative path, with its bytes.
-fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut files = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let e = e.unwrap();
-        let name = e.file_name().to_string_lossy().into_owned();
-        if e.path().is_dir() {
-            files.extend(snapshot(&e.path()).into_iter().map(|(n, b)| (format!("{name}/{n}"), b)));
-        } else {
-            files.push((name, std::fs::read(e.path()).unwrap()));
-        }
-    }
-    files.sort();
-    files
 }
 
 #[test]
@@ -750,7 +711,7 @@ fn error_paths_exit_non_zero_with_a_message_and_write_nothing() {
 
     let blocker = dir.join("a-file");
     std::fs::write(&blocker, b"").unwrap();
-    fails_with(&tiny(&blocker.join("sub"), &[]), "cannot write to the output directory");
+    fails_with(&tiny(&blocker.join("sub"), &[]), "Not a directory");
 
     let run = scratch("other-preset");
     ok(&tiny(&run, &["--iterations", "1"]));

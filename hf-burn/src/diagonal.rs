@@ -15,7 +15,7 @@ use crate::vector::ParamVector;
 
 /// How to estimate the diagonal `d` that the preconditioner is built from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
+#[serde(rename_all = "snake_case", tag = "kind", deny_unknown_fields)]
 pub enum DiagonalEstimator {
     /// No diagonal: the preconditioner is the identity.
     None,

@@ -85,7 +85,7 @@ impl<B: Backend, const D: usize> BatchSource<B, D> for FixedBatches<B, D> {
 
 /// How a [`BurnProblem`] builds its curvature and preconditioner.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ProblemConfig {
     /// The curvature matrix. Default Gauss-Newton.
     pub curvature: CurvatureKind,

@@ -572,3 +572,51 @@ fn an_invalid_first_order_setting_is_refused_by_the_trainer() {
         other => panic!("expected a config error, got {:?}", other.err()),
     }
 }
+
+/// The checkpoint loader on random and mutated `state.bin` files — with the checksum
+/// left as it was and recomputed over the damage, so that the parser behind it is
+/// reached — and on random bytes: a typed error or a loaded state, never a panic.
+#[test]
+fn random_and_mutated_checkpoints_never_panic() {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let dir = scratch("fuzz");
+    let mut t = trainer(2, TrainerConfig::default()).checkpoints(&dir, serde_json::json!({}));
+    let mut state = start(&t);
+    t.run(&mut state).unwrap();
+    let ck = dir.join("checkpoints/000000002");
+    let state_file = ck.join("state.bin");
+    let good = std::fs::read(&state_file).unwrap();
+
+    let load = |bytes: &[u8]| -> Result<(), TestCaseError> {
+        std::fs::write(&state_file, bytes).unwrap();
+        match checkpoint::load(&ck) {
+            Ok(c) => prop_assert!(c.state.theta.iter().all(|v| v.is_finite())),
+            Err(e) => prop_assert!(matches!(e, Error::Checkpoint { .. }), "{e}"),
+        }
+        Ok(())
+    };
+    let mut runner = TestRunner::new(Config::with_cases(256));
+    let mutated = (vec((any::<usize>(), any::<u8>()), 1..6), any::<bool>(), any::<usize>());
+    runner
+        .run(&mutated, |(mutations, fix_checksum, cut)| {
+            let mut bytes = good.clone();
+            let n = bytes.len();
+            for (i, b) in mutations {
+                bytes[i % n] = b;
+            }
+            bytes.truncate(n - cut % (n / 4));
+            let m = bytes.len();
+            if fix_checksum && m >= 8 {
+                let sum = checkpoint::fnv1a(&bytes[..m - 8]);
+                bytes[m - 8..].copy_from_slice(&sum.to_le_bytes());
+            }
+            load(&bytes)
+        })
+        .unwrap();
+    let mut runner = TestRunner::new(Config::with_cases(128));
+    runner.run(&vec(any::<u8>(), 0..128), |bytes| load(&bytes)).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}

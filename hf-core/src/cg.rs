@@ -16,7 +16,7 @@ use crate::vector::Vector;
 /// # References
 /// - J. Martens, "Deep learning via Hessian-free optimization", ICML 2010, §4.4.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ProgressRule {
     /// `ε`. Default `5e-4`.
     pub epsilon: f64,
@@ -87,7 +87,7 @@ impl ProgressRule {
 
 /// Settings of [`ConjugateGradient`], with Martens' (2010) defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct CgConfig {
     /// Iterations always performed before any stopping rule applies. Default `1`.
     pub min_iterations: usize,

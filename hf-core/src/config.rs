@@ -45,7 +45,7 @@ pub enum PreconditionerKind {
 
 /// Armijo backtracking line search on the chosen CG step.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct LineSearchConfig {
     /// Sufficient-decrease constant `c` in `f(θ + αp) ≤ f(θ) + c α gᵀp`. Default `1e-2`.
     pub armijo_c: f64,
@@ -67,7 +67,7 @@ impl Default for LineSearchConfig {
 
 /// The trust-region radius rule (trust-region mode only).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct TrustRegionConfig {
     /// Initial radius `Δ₀`. Default `1`.
     pub initial_radius: f64,
@@ -129,8 +129,12 @@ pub struct HfConfig {
     /// ([`Problem::curvature_scale`](crate::Problem::curvature_scale); hf-burn's is
     /// Hutchinson's, `vᵀGv/n` over random signs), or, when it has none, the curvature
     /// along the gradient `gᵀGg/gᵀg` — since a good `λ` is relative to the scale of
-    /// the curvature, which no fixed number is for every model. (Should the first
-    /// iteration fail before the curvature is measured, `λ` starts from 1.) Martens' autoencoders
+    /// the curvature, which no fixed number is for every model. Since the best `λ`
+    /// can lie orders of magnitude below that scale, the first steps then search
+    /// downwards ([`DampedStep::searching_initial_damping`](crate::DampedStep::searching_initial_damping):
+    /// while every step is good, each applies the damping rule twice as often as the
+    /// last). (Should the first iteration fail before the curvature is measured, `λ`
+    /// starts from 1.) Martens' autoencoders
     /// (the curvature averaged over the batch) used `45`, which hf's autoencoder
     /// presets keep. In trust-region mode `λ` stays where it starts, 0 when unset.
     pub initial_damping: Option<f64>,
@@ -212,6 +216,17 @@ impl HfConfig {
             )?;
         }
         self.damping.validate("damping.")?;
+        if self.mode == Mode::Damped && self.initial_damping == Some(0.0) {
+            // λ only ever grows by a factor: from 0 it never would, and a run whose
+            // steps fail would repeat the same failed step until it gives up.
+            check(
+                self.damping.min_damping > 0.0,
+                "damping.min_damping",
+                self.damping.min_damping,
+                "> 0 when initial_damping is 0 (else λ could never grow after a failed step); or give \
+                 initial_damping > 0",
+            )?;
+        }
         self.cg.validate("cg.")?;
         self.lanczos.validate("lanczos.")?;
         let tr = &self.trust_region;

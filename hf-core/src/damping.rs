@@ -69,7 +69,7 @@ pub(crate) fn expect_stateless(name: &'static str, state: &[f64]) -> Result<()> 
 /// - J. Martens, "Deep learning via Hessian-free optimization", ICML 2010, §4.1.
 /// - J. J. Moré, "The Levenberg-Marquardt algorithm: implementation and theory", 1978.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct LevenbergMarquardt {
     /// Below this `ρ` the step was poor and `λ` grows. Default `0.25`.
     pub low: f64,

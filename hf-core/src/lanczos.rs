@@ -13,7 +13,7 @@ use crate::vector::Vector;
 
 /// Settings of [`Lanczos`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct LanczosConfig {
     /// Hard iteration limit (and the number of basis vectors kept). Default `100`.
     pub max_iterations: usize,

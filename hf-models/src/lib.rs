@@ -30,7 +30,7 @@ pub use autoencoder::{reconstruction_error, AutoencoderOutput, AutoencoderSpec, 
 pub use batching::{BatchSizes, DeviceDataset, MinibatchSource, TaskSource};
 pub use classifier::{classification_error, Activation, ClassifierSpec};
 pub use error::{DataError, Result};
-pub use idx::{load_mnist, read_idx, IdxArray, LabeledImages, Split};
+pub use idx::{load_mnist, parse_idx, read_idx, IdxArray, LabeledImages, Split};
 pub use init::sparse_weights;
 pub use measures::{one_hot, ClassificationError, ReconstructionError, SequenceZeroOneLoss};
 pub use pathological::{OutputKind, SequenceBatch, Task, TaskSpec};

@@ -180,9 +180,11 @@ pub fn run<B: burn::prelude::Backend>(
             verbosity: Verbosity::Quiet,
             config: cfg,
             data: None,
+            interrupt: crate::interrupt::Interrupt::inactive(),
         };
         let experiment = preset.experiment(None, comparison.seq_len)?;
-        let crate::train::Trained { summary, rows } = crate::setup::run::<B>(&opts, experiment, device, dtype)?;
+        let crate::train::Trained { summary, rows, .. } =
+            crate::setup::run::<B>(&opts, experiment, device, dtype, &mut || Ok(()))?;
         measure = summary.held_out_measure.clone();
         let evaluated = || rows.iter().filter(|r| r.held_out_or_nan().is_finite());
         let curve: Vec<(f64, f64)> = evaluated().map(|r| (r.elapsed_s, r.held_out_or_nan())).collect();

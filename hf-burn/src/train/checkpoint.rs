@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::prelude::Backend;
-use burn::record::{DoublePrecisionSettings, NamedMpkFileRecorder};
+use burn::record::{DoublePrecisionSettings, NamedMpkBytesRecorder, NamedMpkFileRecorder, Recorder};
 use burn::tensor::DType;
 use serde::{Deserialize, Serialize};
 
@@ -178,17 +178,65 @@ pub fn save<B: Backend, N: Network<D>, const D: usize>(
         }
     }
     std::fs::create_dir_all(&tmp).map_err(io("create", &tmp))?;
+    let written = write_checkpoint(&tmp, &final_dir, templates, state, &host, method, run, extra);
+    if written.is_err() {
+        // A failed write (a full disk, say) leaves nothing half-made behind; the
+        // previous checkpoints are untouched.
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    written?;
 
+    // Replacing a checkpoint of the same iteration (a resumed run that ends where it
+    // started): the old one is moved aside first, so one complete copy always exists.
+    let old = root.join(format!(".old-{:09}", state.iteration));
+    if final_dir.exists() {
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(io("remove", &old))?;
+        }
+        std::fs::rename(&final_dir, &old).map_err(io("rename", &final_dir))?;
+    }
+    std::fs::rename(&tmp, &final_dir).map_err(io("rename", &tmp))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(io("remove", &old))?;
+    }
+    let all = list(root)?;
+    for (_, old) in all.iter().take(all.len().saturating_sub(keep.max(1))) {
+        std::fs::remove_dir_all(old).map_err(io("remove", old))?;
+    }
+    Ok(final_dir)
+}
+
+/// Writes a checkpoint's files into `tmp` and syncs them; `host` is `state` on the
+/// host.
+#[allow(clippy::too_many_arguments)]
+fn write_checkpoint<B: Backend, N: Network<D>, const D: usize>(
+    tmp: &Path,
+    final_dir: &Path,
+    templates: &Templates<B, N, D>,
+    state: &HfState<ParamVector<B>>,
+    host: &HfState<Vec<f64>>,
+    method: &str,
+    run: &serde_json::Value,
+    extra: &dyn Fn(&Path) -> Result<()>,
+) -> Result<()> {
+    let fail = |reason: String| Error::Checkpoint {
+        path: final_dir.to_path_buf(),
+        reason,
+    };
+    let (theta, warm) = (&host.theta, &host.warm_start);
     let model = templates.module(state.theta.tensor())?;
-    model
-        .save_file(tmp.join(MODEL_FILE), &ModelRecorder::new())
-        .map_err(|e| fail(format!("burn's recorder could not write the model: {e}")))?;
+    // burn's file recorder writes these same bytes (`NamedMpkFileRecorder` is
+    // `rmp_serde::encode::write_named` into the file), but reports a full disk as a
+    // MessagePack error: written here, an I/O error says what it is.
+    let model_bytes = NamedMpkBytesRecorder::<DoublePrecisionSettings>::new()
+        .record(model.into_record(), ())
+        .map_err(|e| fail(format!("burn's recorder could not encode the model: {e}")))?;
     let model_file = tmp.join(MODEL_FILE).with_extension("mpk");
-    let model_bytes = std::fs::read(&model_file).map_err(io("read", &model_file))?;
-    extra(&tmp)?;
+    std::fs::write(&model_file, &model_bytes).map_err(io("write", &model_file))?;
+    extra(tmp)?;
     let mut extra_files = BTreeMap::new();
-    for entry in std::fs::read_dir(&tmp).map_err(io("read", &tmp))? {
-        let path = entry.map_err(io("read", &tmp))?.path();
+    for entry in std::fs::read_dir(tmp).map_err(io("read", tmp))? {
+        let path = entry.map_err(io("read", tmp))?.path();
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -218,35 +266,17 @@ pub fn save<B: Backend, N: Network<D>, const D: usize>(
     bytes.extend_from_slice(&sum.to_le_bytes());
     let state_file = tmp.join(STATE_FILE);
     std::fs::write(&state_file, &bytes).map_err(io("write", &state_file))?;
-    let written: Vec<PathBuf> = std::fs::read_dir(&tmp)
-        .map_err(io("read", &tmp))?
+    let written: Vec<PathBuf> = std::fs::read_dir(tmp)
+        .map_err(io("read", tmp))?
         .map(|e| e.map(|e| e.path()))
         .collect::<std::io::Result<_>>()
-        .map_err(io("read", &tmp))?;
+        .map_err(io("read", tmp))?;
     for f in &written {
         std::fs::File::open(f)
             .and_then(|f| f.sync_all())
             .map_err(io("sync", f))?;
     }
-
-    // Replacing a checkpoint of the same iteration (a resumed run that ends where it
-    // started): the old one is moved aside first, so one complete copy always exists.
-    let old = root.join(format!(".old-{:09}", state.iteration));
-    if final_dir.exists() {
-        if old.exists() {
-            std::fs::remove_dir_all(&old).map_err(io("remove", &old))?;
-        }
-        std::fs::rename(&final_dir, &old).map_err(io("rename", &final_dir))?;
-    }
-    std::fs::rename(&tmp, &final_dir).map_err(io("rename", &tmp))?;
-    if old.exists() {
-        std::fs::remove_dir_all(&old).map_err(io("remove", &old))?;
-    }
-    let all = list(root)?;
-    for (_, old) in all.iter().take(all.len().saturating_sub(keep.max(1))) {
-        std::fs::remove_dir_all(old).map_err(io("remove", old))?;
-    }
-    Ok(final_dir)
+    Ok(())
 }
 
 /// Reads and verifies the checkpoint in `dir`.

@@ -248,12 +248,12 @@ impl MetricsWriter {
         let csv_path = dir.join(METRICS_CSV);
         let jsonl_path = dir.join(METRICS_JSONL);
         let header = metrics_header(held_out);
-        let rows = if resume_from > 0 && csv_path.exists() {
-            read_rows(&csv_path, &header, resume_from)?
+        let rows = if resume_from > 0 {
+            resumable_rows(dir, held_out, resume_from)?
         } else {
-            if resume_from == 0 && csv_path.exists() {
+            if let Some(path) = [&csv_path, &jsonl_path].into_iter().find(|p| p.exists()) {
                 return Err(Error::Metrics {
-                    path: csv_path,
+                    path: path.clone(),
                     reason: "exists already: a fresh run never overwrites one; choose a new directory".into(),
                 });
             }
@@ -335,6 +335,114 @@ impl MetricsWriter {
     }
 }
 
+/// The rows of iterations `1..=resume_from` of the metrics files in `dir`, checked
+/// before a run resumes from a checkpoint at iteration `resume_from`: both files
+/// present, the CSV's columns this run's, its rows exactly iterations `1, 2, …,
+/// resume_from` (later ones, written after the checkpoint before an interruption,
+/// are left out), and the JSON lines holding the same iterations with the same
+/// objectives. Reads only.
+///
+/// # Errors
+/// [`Error::Metrics`] saying what is inconsistent and how to recover: a directory
+/// whose history was lost or damaged is refused, never silently truncated.
+pub fn resumable_rows(dir: &Path, held_out: Option<&str>, resume_from: usize) -> Result<Vec<MetricsRow>> {
+    let csv_path = dir.join(METRICS_CSV);
+    let jsonl_path = dir.join(METRICS_JSONL);
+    let recover = "restore it from a backup, or start a new run (the checkpoints hold the parameters, not \
+                   the history)";
+    for path in [&csv_path, &jsonl_path] {
+        if !path.is_file() {
+            return Err(Error::Metrics {
+                path: path.clone(),
+                reason: format!("is missing, so the run's history up to iteration {resume_from} is lost: {recover}"),
+            });
+        }
+    }
+    let rows = read_rows(&csv_path, &metrics_header(held_out), resume_from)?;
+    let iterations: Vec<usize> = rows.iter().map(|r| r.iteration).collect();
+    if iterations != (1..=resume_from).collect::<Vec<_>>() {
+        return Err(Error::Metrics {
+            path: csv_path,
+            reason: format!(
+                "holds iterations {} where the checkpoint needs 1..={resume_from}: {recover}",
+                ranges(&iterations)
+            ),
+        });
+    }
+    let lines = read_json_lines(&jsonl_path, resume_from)?;
+    let agree = lines.len() == rows.len()
+        && lines.iter().zip(&rows).all(|((it, objective), r)| {
+            *it == r.iteration
+                && (objective.to_bits() == r.objective.to_bits() || (objective.is_nan() && r.objective.is_nan()))
+        });
+    if !agree {
+        return Err(Error::Metrics {
+            path: jsonl_path,
+            reason: format!(
+                "disagrees with {METRICS_CSV} (iterations {} there, {} here): {recover}",
+                ranges(&iterations),
+                ranges(&lines.iter().map(|l| l.0).collect::<Vec<_>>())
+            ),
+        });
+    }
+    Ok(rows)
+}
+
+/// `(iteration, objective)` of each line of a metrics JSON-lines file up to
+/// `keep_through`; a torn last line is dropped, a damaged one elsewhere refused.
+fn read_json_lines(path: &Path, keep_through: usize) -> Result<Vec<(usize, f64)>> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        action: "read",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let parsed = serde_json::from_str::<serde_json::Value>(line).ok().and_then(|v| {
+            let it = usize::try_from(v.get("iteration")?.as_u64()?).ok()?;
+            // Non-finite objectives are written as null.
+            let objective = v.get("objective")?.as_f64().unwrap_or(f64::NAN);
+            Some((it, objective))
+        });
+        match parsed {
+            Some(p) if p.0 <= keep_through => out.push(p),
+            Some(_) => {}
+            None if i + 1 == lines.len() && !text.ends_with('\n') => break,
+            None => {
+                return Err(Error::Metrics {
+                    path: path.to_path_buf(),
+                    reason: format!("line {} is malformed", i + 1),
+                })
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `1..=5, 7` for `[1, 2, 3, 4, 5, 7]`; `none` when empty.
+fn ranges(values: &[usize]) -> String {
+    if values.is_empty() {
+        return "none".into();
+    }
+    let mut parts = Vec::new();
+    let mut start = values[0];
+    for w in 0..values.len() {
+        let end = values[w];
+        if w + 1 == values.len() || values[w + 1] != end + 1 {
+            parts.push(if start == end {
+                start.to_string()
+            } else {
+                format!("{start}..={end}")
+            });
+            if w + 1 < values.len() {
+                start = values[w + 1];
+            }
+        }
+    }
+    parts.join(", ")
+}
+
 /// Writes `bytes` to `path` through a temporary file beside it (`.tmp-<name>`, so the
 /// extension stays last) and a rename: an interruption never leaves half a file.
 ///
@@ -351,8 +459,16 @@ pub fn replace_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         move |source| Error::Io { action, path, source }
     };
     let mut f = File::create(&tmp).map_err(io("create"))?;
-    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(io("write"))?;
-    std::fs::rename(&tmp, path).map_err(io("rename"))
+    let written = f
+        .write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(io("write"))
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(io("rename")));
+    if written.is_err() {
+        // A full disk, say: no half-written temporary file is left behind.
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// The JSON line of a record: the iteration record's fields, the held-out value and
@@ -483,5 +599,53 @@ mod tests {
         std::fs::write(&path, format!("{header}\n{}\n3,0.5,2\n{}\n", row(1), row(4))).unwrap();
         assert!(matches!(read_metrics(&path), Err(Error::Metrics { ref reason, .. }) if reason.contains("row 2")));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_resume_needs_both_files_with_the_same_history_through_the_checkpoint() {
+        let dir = std::env::temp_dir().join(format!("hf-metrics-resumable-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let header = metrics_header(Some("mse")).join(",");
+        let row =
+            |i: usize| format!("{i},0.5,2,1,0.25,3,1,1,,0.8,4,max_iterations,4,4,1,0.1,accepted,0.1,0,0.2,0,0.1,0.1");
+        // The rows' objective (the fourth column) is 1.
+        let line = |i: usize, f: f64| format!("{{\"iteration\":{i},\"objective\":{f}}}\n");
+        let csv = |its: &[usize]| {
+            let rows: String = its.iter().map(|&i| row(i) + "\n").collect();
+            std::fs::write(dir.join(METRICS_CSV), format!("{header}\n{rows}")).unwrap();
+        };
+        let reason = |r: Result<Vec<MetricsRow>>| match r {
+            Err(Error::Metrics { reason, path }) => format!("{}: {reason}", path.display()),
+            other => panic!("{other:?}"),
+        };
+
+        // Rows after the checkpoint (a run killed between checkpoints) are left out.
+        csv(&[1, 2, 3]);
+        std::fs::write(dir.join(METRICS_JSONL), line(1, 1.0) + &line(2, 1.0) + &line(3, 1.0)).unwrap();
+        let rows = resumable_rows(&dir, Some("mse"), 2).unwrap();
+        assert_eq!(rows.iter().map(|r| r.iteration).collect::<Vec<_>>(), [1, 2]);
+
+        // Fewer rows than the checkpoint's iterations.
+        let r = reason(resumable_rows(&dir, Some("mse"), 4));
+        assert!(
+            r.contains("holds iterations 1..=3 where the checkpoint needs 1..=4"),
+            "{r}"
+        );
+        // The files disagree.
+        std::fs::write(dir.join(METRICS_JSONL), line(1, 1.0) + &line(2, 0.7)).unwrap();
+        let r = reason(resumable_rows(&dir, Some("mse"), 2));
+        assert!(r.contains("metrics.jsonl") && r.contains("disagrees"), "{r}");
+        std::fs::write(dir.join(METRICS_JSONL), line(1, 1.0)).unwrap();
+        assert!(reason(resumable_rows(&dir, Some("mse"), 2)).contains("iterations 1..=2 there, 1 here"));
+        // A file is missing.
+        std::fs::remove_file(dir.join(METRICS_CSV)).unwrap();
+        let r = reason(resumable_rows(&dir, Some("mse"), 2));
+        assert!(r.contains("metrics.csv: is missing"), "{r}");
+        // And a fresh run refuses either file.
+        let e = MetricsWriter::create(&dir, Some("mse"), 0).err().unwrap();
+        assert!(e.to_string().contains("metrics.jsonl"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(ranges(&[1, 2, 3, 5, 7, 8]), "1..=3, 5, 7..=8");
     }
 }

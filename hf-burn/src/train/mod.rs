@@ -24,7 +24,7 @@ pub use first_order::{FirstOrder, FirstOrderConfig, OPTIMIZER_FILE};
 pub use held_out::HeldOutMeasure;
 pub use method::TrainingMethod;
 pub use metrics::{
-    held_out_column, metrics_header, read_metrics, replace_atomically, MetricsRow, MetricsWriter, METRICS_CSV,
-    METRICS_JSONL,
+    held_out_column, metrics_header, read_metrics, replace_atomically, resumable_rows, MetricsRow, MetricsWriter,
+    METRICS_CSV, METRICS_JSONL,
 };
 pub use trainer::{Trainer, TrainerConfig, TrainingObserver, TrainingRecord, TrainingReport, TrainingStop};

@@ -16,7 +16,7 @@ use hf_burn::train::{
     TrainingRecord, TrainingReport, TrainingStop,
 };
 use hf_burn::{BatchSource, BurnProblem, Inner, Loss, Network, ParamVector};
-use hf_core::{BoxError, Control, HessianFree, HfState, StopReason};
+use hf_core::{BoxError, Control, HfState, StopReason};
 
 use crate::error::{CliError, Result};
 use crate::interrupt::Interrupt;
@@ -167,7 +167,8 @@ where
     };
     let outcome = match opts.optimizer {
         OptimizerKind::Hf => {
-            let hf = HessianFree::<ParamVector<B>>::new(cfg.hf.clone())?;
+            let dtype = setup.initial.tensor().dtype();
+            let hf = hf_burn::hessian_free::<B>(cfg.hf.clone(), device, dtype)?;
             run_trainer(opts, problem, hf, setup.initial, setup.held_out, device, claim)?
         }
         OptimizerKind::Adam => {

@@ -473,3 +473,35 @@ fn a_full_disk_is_named_leaves_no_temporaries_and_the_run_resumes_once_there_is_
     unmount(&mnt);
     std::fs::remove_dir_all(&whole).unwrap();
 }
+
+#[test]
+fn ctrl_c_at_the_start_leaves_nothing_that_blocks_the_same_command() {
+    for delay_ms in [0u64, 30, 100, 300] {
+        let out = scratch(&format!("sigint-early-{delay_ms}"));
+        let args = tiny_args(&out, &["--iterations", "3"]);
+        let child = command(&args.iter().map(String::as_str).collect::<Vec<_>>())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        signal(&child, "INT");
+        let o = child.wait_with_output().unwrap();
+        // Finished before the signal, or stopped by it: never a stub.
+        assert!(
+            matches!(o.status.code(), Some(0 | 130)),
+            "{:?}: {}",
+            o.status,
+            stderr(&o)
+        );
+        if o.status.code() == Some(130) {
+            if latest(&out).is_some() {
+                ok(&resume(&out, &[]));
+            } else {
+                assert!(!out.exists(), "{delay_ms} ms: a stub without a checkpoint");
+                ok(&tiny(&out, &["--iterations", "3"]));
+            }
+        }
+        assert_eq!(json(&out.join("summary.json"))["iterations"], 3);
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+}

@@ -290,6 +290,15 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize> hf_core::Proble
             .diagonal(estimator, theta, self.gradient_batch(), self.iteration as u64)?)
     }
 
+    /// The Kronecker factors of the network's affine layers on the curvature batch
+    /// ([`Evaluator::kronecker_factors`]), with random signs drawn afresh each
+    /// iteration from a fixed seed, so a run is reproducible.
+    fn kronecker_factors(&mut self, theta: &ParamVector<B>) -> hf_core::Result<Option<Vec<hf_core::KroneckerFactor>>> {
+        self.ensure_batches()?;
+        let seed = 0x4B_FAC0_0000 ^ self.iteration as u64;
+        Ok(self.evaluator.kronecker_factors(theta, self.curvature_batch(), seed)?)
+    }
+
     fn sampler_state(&self) -> Option<u64> {
         self.source.rng_state()
     }

@@ -78,7 +78,7 @@ fn offset_squares<B: Backend>(uses: &[Use<B>]) -> Tensor<B, 1> {
 }
 
 /// The module's float parameters in visiting order: id and shape.
-fn parameter_order<B: Backend, M: burn::module::Module<B>>(module: &M) -> Vec<(ParamId, Vec<usize>)> {
+pub(crate) fn parameter_order<B: Backend, M: burn::module::Module<B>>(module: &M) -> Vec<(ParamId, Vec<usize>)> {
     struct Order(Vec<(ParamId, Vec<usize>)>);
     impl<B: Backend> ModuleVisitor<B> for Order {
         fn visit_float<const K: usize>(&mut self, param: &Param<Tensor<B, K>>) {

@@ -41,6 +41,11 @@ pub enum PreconditionerKind {
     /// Martens' `(d + λ)^α` from the problem's diagonal estimate. The default.
     #[default]
     MartensDiagonal,
+    /// K-FAC's `(A + π√λ I)⁻¹ ⊗ (G + √λ/π I)⁻¹` per affine layer
+    /// ([`HfConfig::kronecker`]; Martens & Grosse 2015). It works on a backend's
+    /// tensors: build the optimizer with hf-burn's `hessian_free`, not
+    /// [`HessianFree::new`](crate::HessianFree::new).
+    KroneckerFactored,
 }
 
 /// Armijo backtracking line search on the chosen CG step.
@@ -154,6 +159,9 @@ pub struct HfConfig {
     pub preconditioner: PreconditionerKind,
     /// Exponent `α` of Martens' diagonal preconditioner. Default `0.75`.
     pub preconditioner_exponent: f64,
+    /// The Kronecker-factored preconditioner's settings (with
+    /// [`PreconditionerKind::KroneckerFactored`]).
+    pub kronecker: crate::kronecker::KroneckerConfig,
     /// Backtrack over the stored CG iterates. Default `true`.
     pub backtracking: bool,
     /// The Armijo line search.
@@ -184,6 +192,7 @@ impl Default for HfConfig {
             warm_start_decay: 0.95,
             preconditioner: PreconditionerKind::default(),
             preconditioner_exponent: 0.75,
+            kronecker: crate::kronecker::KroneckerConfig::default(),
             backtracking: true,
             line_search: LineSearchConfig::default(),
             rho_model: RhoModel::default(),
@@ -216,6 +225,7 @@ impl HfConfig {
             )?;
         }
         self.damping.validate("damping.")?;
+        self.kronecker.validate("kronecker.")?;
         if self.mode == Mode::Damped && self.initial_damping == Some(0.0) {
             // λ only ever grows by a factor: from 0 it never would, and a run whose
             // steps fail would repeat the same failed step until it gives up.

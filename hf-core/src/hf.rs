@@ -55,11 +55,33 @@ impl<V: Vector + 'static> HessianFree<V> {
     /// # Errors
     /// A [`ConfigError`] naming the first invalid field.
     pub fn new(config: HfConfig) -> Result<Self, ConfigError> {
-        config.validate()?;
         let preconditioner: Box<dyn Preconditioner<V>> = match config.preconditioner {
             PreconditionerKind::Identity => Box::new(Identity),
             PreconditionerKind::MartensDiagonal => Box::new(Diagonal::new(config.preconditioner_exponent)),
+            PreconditionerKind::KroneckerFactored => {
+                return Err(ConfigError::new(
+                    "preconditioner",
+                    "kronecker_factored",
+                    "identity or martens_diagonal here: the Kronecker-factored preconditioner works on a \
+                     backend's tensors; build the optimizer with hf_burn::hessian_free",
+                ))
+            }
         };
+        Self::with_built_preconditioner(config, preconditioner)
+    }
+
+    /// An optimizer with `preconditioner` in place of the one
+    /// [`HfConfig::preconditioner`] names, which a backend builds (hf-burn's
+    /// `hessian_free` builds the Kronecker-factored one this way); otherwise as
+    /// [`new`](Self::new).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first invalid field.
+    pub fn with_built_preconditioner(
+        config: HfConfig,
+        preconditioner: Box<dyn Preconditioner<V>>,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
         let (solver, rule): (Box<dyn Solver<V>>, Box<dyn StepRule<V>>) = match config.mode {
             Mode::Damped => (
                 Box::new(ConjugateGradient::new(config.cg)?),
@@ -352,8 +374,14 @@ impl<V: Vector> HessianFree<V> {
         } else {
             None
         };
+        let kronecker = if self.preconditioner.wants_kronecker_factors() {
+            problem.kronecker_factors(theta)?
+        } else {
+            None
+        };
         self.preconditioner.update(&PreconditionerContext {
             diagonal: diagonal.as_ref(),
+            kronecker: kronecker.as_deref(),
             damping: lambda + self.config.l2_weight,
         })
     }

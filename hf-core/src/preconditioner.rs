@@ -1,6 +1,7 @@
 //! Preconditioners for the CG and Lanczos solvers.
 
 use crate::error::{Error, Result};
+use crate::kronecker::KroneckerFactor;
 use crate::vector::Vector;
 
 /// What the HF loop knows when it refreshes a preconditioner at a new point.
@@ -9,6 +10,9 @@ pub struct PreconditionerContext<'a, V> {
     /// A curvature-diagonal estimate from the problem, if it offers one
     /// (for Martens' preconditioner: the sum of squared per-example gradients).
     pub diagonal: Option<&'a V>,
+    /// Kronecker factors of the curvature's layer blocks from the problem, if it
+    /// offers them and [`Preconditioner::wants_kronecker_factors`].
+    pub kronecker: Option<&'a [KroneckerFactor]>,
     /// The damping `λ` of the operator about to be solved.
     pub damping: f64,
 }
@@ -43,6 +47,14 @@ pub trait Preconditioner<V> {
     /// loop only asks the problem for the (possibly costly) diagonal estimate when this
     /// is `true`. The default is `false`.
     fn wants_diagonal(&self) -> bool {
+        false
+    }
+
+    /// Whether the next [`update`](Self::update) uses
+    /// [`PreconditionerContext::kronecker`]: the HF loop only asks the problem for
+    /// them (a forward and a backward pass) when this is `true`. The default is
+    /// `false`.
+    fn wants_kronecker_factors(&self) -> bool {
         false
     }
 
@@ -185,6 +197,7 @@ mod tests {
         let err = p
             .update(&PreconditionerContext {
                 diagonal: Some(&bad),
+                kronecker: None,
                 damping: 1.0,
             })
             .unwrap_err();

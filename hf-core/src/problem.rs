@@ -1,6 +1,7 @@
 //! What the HF loop needs from a model and its data.
 
 use crate::error::Result;
+use crate::kronecker::KroneckerFactor;
 use crate::operator::CurvatureOperator;
 use crate::vector::Vector;
 
@@ -84,6 +85,13 @@ pub trait Problem {
     /// A diagonal curvature estimate for the preconditioner (Martens: the sum of
     /// squared per-example gradients). `None` (the default) disables it.
     fn curvature_diagonal(&mut self, _theta: &Self::Vector) -> Result<Option<Self::Vector>> {
+        Ok(None)
+    }
+
+    /// Kronecker factors of the curvature's affine-layer blocks at `theta`, for a
+    /// K-FAC preconditioner ([`KroneckerFactor`]). `None` (the default): the problem
+    /// offers none.
+    fn kronecker_factors(&mut self, _theta: &Self::Vector) -> Result<Option<Vec<KroneckerFactor>>> {
         Ok(None)
     }
 

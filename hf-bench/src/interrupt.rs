@@ -35,6 +35,15 @@ impl Interrupt {
             signal_hook::flag::register(sig, requested.clone())?;
             signal_hook::flag::register_usize(sig, signal.clone(), sig as usize)?;
         }
+        // Says at once that the signal was heard (a handler itself cannot print): an
+        // iteration of a large preset takes tens of seconds.
+        let heard = requested.clone();
+        std::thread::spawn(move || {
+            while !heard.load(Ordering::SeqCst) {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            eprintln!("\nstopping after the iteration in progress, with a checkpoint (again to stop at once)");
+        });
         Ok(Self { requested, signal })
     }
 

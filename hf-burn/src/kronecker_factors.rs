@@ -1,6 +1,6 @@
 //! The Kronecker factors `A ⊗ G` of each affine layer's curvature block (K-FAC) from
 //! one tapped forward pass and one backward pass, for networks that report their
-//! layers through [`AffineTaps`] (see [`hf_core::kronecker`] for the algebra).
+//! layers through [`AffineTaps`](crate::taps::AffineTaps) (see [`hf_core::kronecker`] for the algebra).
 
 use std::collections::HashMap;
 
@@ -8,7 +8,7 @@ use burn::module::ParamId;
 use burn::prelude::*;
 use hf_core::{KroneckerFactor, SplitMix64};
 
-use crate::backend::{lift, tensor_from_f64, Inner};
+use crate::backend::{lift, tensor_from_f64};
 use crate::batch::DataBatch;
 use crate::diagonal::signs;
 use crate::error::Result;
@@ -16,7 +16,6 @@ use crate::evaluator::Evaluator;
 use crate::loss::MatchingLoss;
 use crate::network::Network;
 use crate::squared_gradients::parameter_order;
-use crate::taps::{AffineTaps, Site};
 use crate::vector::ParamVector;
 
 /// A `[rows, cols]` tensor on the host, row-major.
@@ -49,18 +48,10 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize> Evaluator<B, N,
         batch: &DataBatch<B, D>,
         seed: u64,
     ) -> Result<Option<Vec<KroneckerFactor>>> {
-        self.check(theta)?;
         let cases = batch.len();
-        let mut taps = AffineTaps::<Inner<B>>::recording();
-        let Some(out) = self.templates().forward_inner_with_taps(
-            &lift(theta.tensor().clone()),
-            lift(batch.input.clone()),
-            &mut taps,
-        )?
-        else {
+        let Some((out, sites)) = self.tapped_forward(theta, batch)? else {
             return Ok(None);
         };
-        crate::templates::check_outputs(&out.z.dims(), &batch.target.dims())?;
         let z = out.z;
         let dims = z.dims();
         let plain = z.clone().inner();
@@ -75,7 +66,6 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize> Evaluator<B, N,
         // the backward pass, which burn may round through f32).
         let grads = (z * lift(u)).sum().backward();
 
-        let sites: Vec<Site<Inner<B>>> = taps.into_sites();
         let mut uses: HashMap<ParamId, usize> = HashMap::new();
         for s in &sites {
             for id in s.weight.iter().chain(s.offset.iter()) {

@@ -53,10 +53,12 @@ pub struct KroneckerFactored<B: Backend> {
     /// The damping the inverses were computed with.
     damping: f64,
     blocks: Vec<Block<B>>,
-    /// `(d + λ)^-α` on every parameter, 1 where a block covers it, when the problem
-    /// offered a diagonal.
+    /// `(d + λ)^-α` on every parameter, 1 where a block covers it, when some
+    /// parameter is in no block and the problem offered a diagonal.
     fallback: Option<Tensor<B, 1>>,
-    /// The diagonal the fallback was built from (state, for a resume).
+    /// The diagonal the fallback was built from (state, for a resume); `None` when
+    /// the problem offers none or the blocks cover every parameter, and then it is
+    /// no longer asked for.
     diagonal: Option<Vec<f64>>,
 }
 
@@ -166,8 +168,11 @@ impl<B: Backend> Preconditioner<ParamVector<B>> for KroneckerFactored<B> {
         Ok(ParamVector::new(out))
     }
 
+    /// Until the first factors show whether every parameter is in a block (an
+    /// autoencoder's are), and afterwards only if one is not: the diagonal costs about
+    /// a gradient.
     fn wants_diagonal(&self) -> bool {
-        self.refresh_due()
+        self.refresh_due() && (self.averages.is_empty() || self.diagonal.is_some())
     }
 
     fn wants_kronecker_factors(&self) -> bool {
@@ -191,7 +196,12 @@ impl<B: Backend> Preconditioner<ParamVector<B>> for KroneckerFactored<B> {
             }
         }
         if let Some(d) = context.diagonal {
-            self.diagonal = Some(d.to_vec());
+            let covered: usize = self
+                .averages
+                .iter()
+                .map(|f| f.fan_in * f.fan_out + f.bias.map_or(0, |_| f.fan_out))
+                .sum();
+            self.diagonal = (covered < hf_core::Vector::len(d)).then(|| d.to_vec());
         }
         let n = self.diagonal.as_ref().map(Vec::len);
         for f in &self.averages {

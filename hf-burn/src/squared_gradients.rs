@@ -77,6 +77,9 @@ fn offset_squares<B: Backend>(uses: &[Use<B>]) -> Tensor<B, 1> {
         .reshape([width])
 }
 
+/// A tapped forward pass: the outputs on the autodiff backend and the parameter uses.
+pub(crate) type TappedPass<B> = (crate::network::Outputs<Inner<B>>, Vec<Site<Inner<B>>>);
+
 /// The module's float parameters in visiting order: id and shape.
 pub(crate) fn parameter_order<B: Backend, M: burn::module::Module<B>>(module: &M) -> Vec<(ParamId, Vec<usize>)> {
     struct Order(Vec<(ParamId, Vec<usize>)>);
@@ -91,6 +94,32 @@ pub(crate) fn parameter_order<B: Backend, M: burn::module::Module<B>>(module: &M
 }
 
 impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize> Evaluator<B, N, L, D> {
+    /// The forward pass at `theta` on `batch` through the network's taps: the
+    /// outputs and every reported parameter use, each with its probe; `None` when the
+    /// network does not report its layers. θ is not a leaf: a backward pass from the
+    /// outputs computes only the probes' gradients (the δ's), not θ's.
+    ///
+    /// # Errors
+    /// Shape mismatches, as for the gradient.
+    pub(crate) fn tapped_forward(
+        &self,
+        theta: &ParamVector<B>,
+        batch: &DataBatch<B, D>,
+    ) -> Result<Option<TappedPass<B>>> {
+        self.check(theta)?;
+        let mut taps = AffineTaps::<Inner<B>>::recording();
+        let Some(out) = self.templates().forward_inner_with_taps(
+            &lift(theta.tensor().clone()),
+            lift(batch.input.clone()),
+            &mut taps,
+        )?
+        else {
+            return Ok(None);
+        };
+        crate::templates::check_outputs(&out.z.dims(), &batch.target.dims())?;
+        Ok(Some((out, taps.into_sites())))
+    }
+
     /// Martens' diagonal `(1/N) Σ_i g_i ⊙ g_i` over all `N` cases of `batch` in one
     /// forward and one backward pass (about the cost of one gradient), or `None` when
     /// the network does not report every parameter through
@@ -108,20 +137,10 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize> Evaluator<B, N,
         theta: &ParamVector<B>,
         batch: &DataBatch<B, D>,
     ) -> Result<Option<ParamVector<B>>> {
-        self.check(theta)?;
         let cases = batch.len();
-        let mut taps = AffineTaps::<Inner<B>>::recording();
-        // θ is not a leaf: the backward pass computes only the δ's, not the gradient.
-        let Some(out) = self.templates().forward_inner_with_taps(
-            &lift(theta.tensor().clone()),
-            lift(batch.input.clone()),
-            &mut taps,
-        )?
-        else {
+        let Some((out, sites)) = self.tapped_forward(theta, batch)? else {
             return Ok(None);
         };
-        crate::templates::check_outputs(&out.z.dims(), &batch.target.dims())?;
-        let sites: Vec<Site<Inner<B>>> = taps.into_sites();
         if sites.iter().any(|s| s.cases != cases) {
             return Ok(None);
         }

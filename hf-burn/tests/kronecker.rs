@@ -271,6 +271,18 @@ fn the_inverse_is_symmetric_positive_definite() {
     .unwrap();
     let n = problem.evaluator().num_params();
     let theta = vector(normals(n, &mut SplitMix64::new(6)));
+    // Both layers are factored: after one update with a diagonal, none is asked for.
+    let mut m = KroneckerFactored::<B>::new(KroneckerConfig::default(), &Default::default(), DType::F64).unwrap();
+    assert!(m.wants_diagonal() && m.wants_kronecker_factors());
+    let factors = problem.kronecker_factors(&theta).unwrap();
+    m.update(&PreconditionerContext {
+        diagonal: Some(&vector(vec![1.0; n])),
+        kronecker: factors.as_deref(),
+        damping: 1.0,
+    })
+    .unwrap();
+    assert!(!m.wants_diagonal() && m.wants_kronecker_factors());
+
     let mut rng = SplitMix64::new(7);
     for lambda in [1e-6, 1e-2, 10.0] {
         let m = kfac(&mut problem, &theta, lambda);

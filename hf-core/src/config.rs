@@ -135,13 +135,16 @@ pub struct HfConfig {
     /// Hutchinson's, `vᵀGv/n` over random signs), or, when it has none, the curvature
     /// along the gradient `gᵀGg/gᵀg` — since a good `λ` is relative to the scale of
     /// the curvature, which no fixed number is for every model. Since the best `λ`
-    /// can lie orders of magnitude below that scale, the first steps then search
-    /// downwards ([`DampedStep::searching_initial_damping`](crate::DampedStep::searching_initial_damping):
-    /// while every step is good, each applies the damping rule twice as often as the
-    /// last). (Should the first iteration fail before the curvature is measured, `λ`
-    /// starts from 1.) Martens' autoencoders
-    /// (the curvature averaged over the batch) used `45`, which hf's autoencoder
-    /// presets keep. In trust-region mode `λ` stays where it starts, 0 when unset.
+    /// can lie orders of magnitude from that scale (300× below on the README's MLP),
+    /// the first iteration then searches by trial solves: down by factors of 10 while
+    /// the step's reduction ratio stays at least [`LevenbergMarquardt::low`] (the
+    /// damping rule would not raise `λ`) and its objective keeps falling, or, when the
+    /// scale itself falls short, up by factors of 10 to the first `λ` that does not
+    /// ([`INITIAL_DAMPING_TRIES`](crate::INITIAL_DAMPING_TRIES) solves at most) — a
+    /// one-time cost of a few solves. (Should the first iteration fail before the
+    /// curvature is measured, `λ` starts from 1.) Martens' autoencoders (the
+    /// curvature averaged over the batch) used `45`, which hf's autoencoder presets
+    /// keep. In trust-region mode `λ` stays where it starts, 0 when unset.
     pub initial_damping: Option<f64>,
     /// The Levenberg-Marquardt rule used unless another strategy is supplied.
     pub damping: LevenbergMarquardt,

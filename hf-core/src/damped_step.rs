@@ -48,14 +48,15 @@ impl DampedStep {
         }
     }
 
-    /// Searches for `λ₀` during the first steps, for a run that started from a guess
-    /// (the curvature's scale, [`HfConfig::initial_damping`](crate::HfConfig::initial_damping)
-    /// unset): while every step so far has been good enough for the damping strategy
+    /// Searches for `λ₀` during the first steps, for a run that starts from a guess
+    /// too large by an unknown factor: while every step so far has been good enough for the damping strategy
     /// to lower `λ`, the `k`-th such step (0-based) applies the strategy `2^k` times
     /// (at most `2^16`; it stops early at the strategy's floor), so a `λ₀` that is too large by a factor `F` costs about `log₂ log F`
     /// extra iterations instead of `log F / log(3/2)`. The first step after which the
     /// strategy does not lower `λ` ends the search for good; from then on the strategy
-    /// alone decides.
+    /// alone decides. (With [`HfConfig::initial_damping`](crate::HfConfig::initial_damping)
+    /// unset, [`HessianFree`](crate::HessianFree) searches within its first iteration
+    /// instead, by trial solves; this rule suits a step rule assembled by hand.)
     pub fn searching_initial_damping(mut self) -> Self {
         self.search = Some(0);
         self
@@ -83,36 +84,6 @@ impl DampedStep {
                 next
             }
         }
-    }
-
-    /// CG backtracking (Martens 2010, §4.6): from the last stored iterate, walks back
-    /// while the objective on the gradient batch keeps falling. Returns the chosen
-    /// iterate and its objective.
-    fn backtrack<V: Vector>(
-        &self,
-        trial: &mut Trial<'_, V>,
-        theta: &V,
-        mut iterates: Vec<StoredIterate<V>>,
-    ) -> Result<(StoredIterate<V>, f64)> {
-        let Some(mut chosen) = iterates.pop() else {
-            return Err(Error::InvalidArgument {
-                name: "solver outcome",
-                value: "no iterates".into(),
-                allowed: "at least the final iterate (a Solver must return it)",
-            });
-        };
-        let mut f_chosen = trial.objective_at(theta, 1.0, Some(&chosen.step), Batch::Gradient)?;
-        if self.backtracking {
-            while let Some(earlier) = iterates.pop() {
-                let f_earlier = trial.objective_at(theta, 1.0, Some(&earlier.step), Batch::Gradient)?;
-                if f_earlier >= f_chosen {
-                    break;
-                }
-                chosen = earlier;
-                f_chosen = f_earlier;
-            }
-        }
-        Ok((chosen, f_chosen))
     }
 
     /// Armijo line search along `p` from `θ`, starting at `α = 1` whose value
@@ -178,7 +149,7 @@ impl<V: Vector> StepRule<V> for DampedStep {
         state.warm_start = Some(outcome.step);
 
         let clock = Instant::now();
-        let (chosen, f_chosen) = self.backtrack(trial, &state.theta, outcome.iterates)?;
+        let (chosen, f_chosen) = backtrack(trial, &state.theta, outcome.iterates, self.backtracking)?;
         record.chosen_iterate = chosen.iteration;
         record.phases.backtracking = clock.elapsed().as_secs_f64();
         let p = chosen.step;
@@ -243,4 +214,34 @@ impl<V: Vector> StepRule<V> for DampedStep {
         };
         self.damping.load_state(rest)
     }
+}
+
+/// CG backtracking (Martens 2010, §4.6): from the last stored iterate, walks back
+/// while the objective on the gradient batch keeps falling (when `enabled`; else
+/// the last iterate). Returns the chosen iterate and its objective.
+pub(crate) fn backtrack<V: Vector>(
+    trial: &mut Trial<'_, V>,
+    theta: &V,
+    mut iterates: Vec<StoredIterate<V>>,
+    enabled: bool,
+) -> Result<(StoredIterate<V>, f64)> {
+    let Some(mut chosen) = iterates.pop() else {
+        return Err(Error::InvalidArgument {
+            name: "solver outcome",
+            value: "no iterates".into(),
+            allowed: "at least the final iterate (a Solver must return it)",
+        });
+    };
+    let mut f_chosen = trial.objective_at(theta, 1.0, Some(&chosen.step), Batch::Gradient)?;
+    if enabled {
+        while let Some(earlier) = iterates.pop() {
+            let f_earlier = trial.objective_at(theta, 1.0, Some(&earlier.step), Batch::Gradient)?;
+            if f_earlier >= f_chosen {
+                break;
+            }
+            chosen = earlier;
+            f_chosen = f_earlier;
+        }
+    }
+    Ok((chosen, f_chosen))
 }

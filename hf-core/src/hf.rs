@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use crate::cg::ConjugateGradient;
 use crate::config::{HfConfig, Mode, PreconditionerKind};
-use crate::damped_step::DampedStep;
+use crate::damped_step::{backtrack, DampedStep};
 use crate::damping::DampingStrategy;
 use crate::error::{ConfigError, Error, Result};
 use crate::lanczos::Lanczos;
@@ -85,19 +85,12 @@ impl<V: Vector + 'static> HessianFree<V> {
         let (solver, rule): (Box<dyn Solver<V>>, Box<dyn StepRule<V>>) = match config.mode {
             Mode::Damped => (
                 Box::new(ConjugateGradient::new(config.cg)?),
-                Box::new({
-                    let step = DampedStep::new(
-                        Box::new(config.damping),
-                        config.line_search,
-                        config.backtracking,
-                        config.warm_start_decay,
-                    );
-                    if config.initial_damping.is_none() {
-                        step.searching_initial_damping()
-                    } else {
-                        step
-                    }
-                }),
+                Box::new(DampedStep::new(
+                    Box::new(config.damping),
+                    config.line_search,
+                    config.backtracking,
+                    config.warm_start_decay,
+                )),
             ),
             Mode::TrustRegion => (
                 Box::new(Lanczos::new(config.lanczos)?),
@@ -288,7 +281,9 @@ impl<V: Vector> HessianFree<V> {
         record.objective_before = f0;
         record.objective = f0;
         record.gradient_norm = g.norm();
-        if state.iteration == 1 && self.config.initial_damping.is_none() && self.rule.scales_initial_damping() {
+        let search =
+            state.iteration == 1 && self.config.initial_damping.is_none() && self.rule.scales_initial_damping();
+        if search {
             state.damping = self.initial_damping(problem, &state.theta, &g)?;
             record.damping = state.damping;
             record.next_damping = state.damping;
@@ -300,7 +295,8 @@ impl<V: Vector> HessianFree<V> {
         }
 
         let clock = Instant::now();
-        self.refresh_preconditioner(problem, &state.theta, state.damping)?;
+        let statistics = self.curvature_statistics(problem, &state.theta)?;
+        self.update_preconditioner(&statistics, state.damping)?;
         record.phases.preconditioner = clock.elapsed().as_secs_f64();
         let clock = Instant::now();
         let fc0 = finite(
@@ -317,11 +313,15 @@ impl<V: Vector> HessianFree<V> {
         record.phases.rho = clock.elapsed().as_secs_f64();
 
         let clock = Instant::now();
-        let outcome = self.solve(problem, state, &g, observer)?;
+        let outcome = if search {
+            self.search_initial_damping(problem, state, &g, (f0, fc0), &statistics, record, observer)?
+        } else {
+            self.solve(problem, state, &g, observer)?
+        };
         record.phases.solve = clock.elapsed().as_secs_f64();
         record.solver_iterations = outcome.iterations;
         record.termination = Some(outcome.termination);
-        record.curvature_products = outcome.products;
+        record.curvature_products += outcome.products;
         if !outcome.step.is_finite() {
             return Err(Error::NonFinite { what: "solver step" });
         }
@@ -366,24 +366,133 @@ impl<V: Vector> HessianFree<V> {
         Ok((f0, g))
     }
 
-    /// Refreshes the preconditioner at `theta`. It sees `λ + w`: the L2 term is part
-    /// of the curvature.
-    fn refresh_preconditioner(&mut self, problem: &mut impl Problem<Vector = V>, theta: &V, lambda: f64) -> Result<()> {
-        let diagonal = if self.preconditioner.wants_diagonal() {
-            problem.curvature_diagonal(theta)?
-        } else {
-            None
-        };
-        let kronecker = if self.preconditioner.wants_kronecker_factors() {
-            problem.kronecker_factors(theta)?
-        } else {
-            None
-        };
+    /// The curvature statistics the preconditioner asks for at `theta`.
+    fn curvature_statistics(
+        &self,
+        problem: &mut impl Problem<Vector = V>,
+        theta: &V,
+    ) -> Result<CurvatureStatistics<V>> {
+        Ok(CurvatureStatistics {
+            diagonal: if self.preconditioner.wants_diagonal() {
+                problem.curvature_diagonal(theta)?
+            } else {
+                None
+            },
+            kronecker: if self.preconditioner.wants_kronecker_factors() {
+                problem.kronecker_factors(theta)?
+            } else {
+                None
+            },
+        })
+    }
+
+    /// Refreshes the preconditioner from `statistics` at damping `lambda`. It sees
+    /// `λ + w`: the L2 term is part of the curvature.
+    fn update_preconditioner(&mut self, statistics: &CurvatureStatistics<V>, lambda: f64) -> Result<()> {
         self.preconditioner.update(&PreconditionerContext {
-            diagonal: diagonal.as_ref(),
-            kronecker: kronecker.as_deref(),
+            diagonal: statistics.diagonal.as_ref(),
+            kronecker: statistics.kronecker.as_deref(),
             damping: lambda + self.config.l2_weight,
         })
+    }
+
+    /// The first iteration's search for `λ₀`, from the curvature's scale `λ_s` in
+    /// `state.damping`. Each try solves the model at one `λ` (cold-started) and takes
+    /// the solution as the step rule would (CG backtracking on the gradient batch);
+    /// a try is trusted when its reduction ratio is at least
+    /// [`LevenbergMarquardt::low`](crate::LevenbergMarquardt::low) of the configured
+    /// rule (the damping would not have to grow). When `λ_s` is trusted, the search
+    /// goes down, `λ_s/10, λ_s/100, …`, while the tries stay trusted and their
+    /// objective keeps falling, and keeps the last of those; when it is not, up,
+    /// `10 λ_s, 100 λ_s, …`, to the first trusted one. At most
+    /// [`INITIAL_DAMPING_TRIES`] solves in all; the kept `λ` and its solution go on
+    /// as the iteration's. The best `λ` can lie orders of magnitude from the
+    /// curvature's mean eigenvalue (300× below on the README's MLP; far above on the
+    /// curves autoencoder, whose curvature is very uneven), where the
+    /// Levenberg-Marquardt rule's `×⅔` or `×3/2` per iteration would take a dozen
+    /// iterations to arrive; this costs a few extra solves, once. (Choosing a trust
+    /// region's initial radius by trial steps is the same idea: Sartenaer, "Automatic
+    /// determination of an initial trust region in nonlinear programming", SIAM J.
+    /// Sci. Comput. 18, 1997.)
+    #[allow(clippy::too_many_arguments)]
+    fn search_initial_damping<P: Problem<Vector = V>>(
+        &mut self,
+        problem: &mut P,
+        state: &mut HfState<V>,
+        g: &V,
+        (f0, fc0): (f64, f64),
+        statistics: &CurvatureStatistics<V>,
+        record: &mut IterationRecord,
+        observer: &mut dyn Observer<V>,
+    ) -> Result<SolveOutcome<V>> {
+        let enough = self.config.damping.low;
+        // (λ, objective after its step, its solution): the try the search keeps.
+        let mut kept: Option<(f64, f64, SolveOutcome<V>)> = None;
+        // ÷10 after a trusted first try, ×10 after an untrusted one.
+        let mut factor = None;
+        let mut lambda = state.damping;
+        for _ in 0..INITIAL_DAMPING_TRIES {
+            if lambda != state.damping {
+                state.damping = lambda;
+                self.update_preconditioner(statistics, lambda)?;
+            }
+            let outcome = self.solve(problem, state, g, observer)?;
+            let (rho, f) = if outcome.step.is_finite() {
+                let mut trial = Trial {
+                    problem: &mut *problem,
+                    gradient: g,
+                    objective: f0,
+                    curvature_objective: fc0,
+                    l2_weight: self.config.l2_weight,
+                    rho_model: self.config.rho_model,
+                };
+                let (chosen, f) = backtrack(
+                    &mut trial,
+                    &state.theta,
+                    outcome.iterates.clone(),
+                    self.config.backtracking,
+                )?;
+                (
+                    trial.reduction_ratio(&state.theta, lambda, chosen.model_value, &chosen.step)?,
+                    f,
+                )
+            } else {
+                (f64::NAN, f64::INFINITY)
+            };
+            record.curvature_products += outcome.products;
+            let trusted = rho >= enough;
+            let go_on = match factor {
+                None => {
+                    factor = Some(if trusted { 0.1 } else { 10.0 });
+                    true
+                }
+                // Downwards: while trusted and better than the last.
+                Some(f_down) if f_down < 1.0 => trusted && kept.as_ref().is_some_and(|(_, best, _)| f < *best),
+                // Upwards: until the first trusted λ.
+                Some(_) => !trusted,
+            };
+            let keep = match factor {
+                Some(f_down) if f_down < 1.0 => kept.is_none() || go_on,
+                _ => true,
+            };
+            if keep {
+                kept = Some((lambda, f, outcome));
+            }
+            if !go_on {
+                break;
+            }
+            lambda *= factor.unwrap_or(1.0);
+        }
+        let (lambda, _, outcome) = kept.expect("at least one try");
+        // The kept solve's products are counted by the caller.
+        record.curvature_products -= outcome.products;
+        if lambda != state.damping {
+            state.damping = lambda;
+            self.update_preconditioner(statistics, lambda)?;
+        }
+        record.damping = lambda;
+        record.next_damping = lambda;
+        Ok(outcome)
     }
 
     /// Minimizes the damped quadratic model at `state.theta` by the inner solver, from
@@ -409,6 +518,17 @@ impl<V: Vector> HessianFree<V> {
         }
         self.solver.solve(&model, &mut SolverReports(observer))
     }
+}
+
+/// How many values of `λ` the first iteration's search for `λ₀` solves at, from the
+/// curvature's scale down by factors of 10 (see `HessianFree::search_initial_damping`).
+pub const INITIAL_DAMPING_TRIES: usize = 6;
+
+/// What a preconditioner is refreshed from: computed once per iteration, reused for
+/// every `λ` the iteration solves at.
+struct CurvatureStatistics<V> {
+    diagonal: Option<V>,
+    kronecker: Option<Vec<crate::KroneckerFactor>>,
 }
 
 /// Refuses a step rule and a solver that would ignore each other's setting.

@@ -71,7 +71,7 @@ pub use config::{HfConfig, LineSearchConfig, Mode, PreconditionerKind, RhoModel,
 pub use damped_step::DampedStep;
 pub use damping::{DampingStrategy, FixedDamping, LevenbergMarquardt};
 pub use error::{BoxError, ConfigError, Error, Result};
-pub use hf::HessianFree;
+pub use hf::{HessianFree, INITIAL_DAMPING_TRIES};
 pub use kronecker::{spd_inverse, KroneckerConfig, KroneckerFactor};
 pub use lanczos::{Lanczos, LanczosConfig};
 pub use observer::{Control, History, IterationRecord, Observer, PhaseTimes, StepOutcome};

@@ -917,22 +917,44 @@ fn run_diagonal_quadratic(config: &HfConfig, poison: usize) -> (History, hf_core
     (history, state)
 }
 
+/// Runs `config` with a hand-assembled damped step that searches for `λ₀` over its
+/// first steps (`DampedStep::searching_initial_damping`).
+fn run_searching_step(config: &HfConfig, poison: usize) -> (History, hf_core::HfState<Vec<f64>>) {
+    let rule =
+        hf_core::DampedStep::new(Box::new(config.damping), config.line_search, true, 0.95).searching_initial_damping();
+    let mut hf = HessianFree::new(config.clone())
+        .unwrap()
+        .with_step_rule(Box::new(rule))
+        .unwrap();
+    let mut state = hf.init(vec![0.0; 50]);
+    let mut history = History::default();
+    let mut problem = DiagonalQuadratic {
+        n: 50,
+        iteration: 0,
+        poison,
+    };
+    hf.run(&mut problem, &mut state, &mut history).unwrap();
+    (history, state)
+}
+
 #[test]
-fn an_unset_initial_damping_is_searched_for_until_the_first_step_that_does_not_lower_it() {
+fn a_searching_damped_step_lowers_lambda_ever_faster_until_a_step_does_not_lower_it() {
     let config = HfConfig {
         preconditioner: PreconditionerKind::Identity,
+        // λ₀ large enough that 63 drops of 2/3 stay above LM's floor 1e-10.
+        initial_damping: Some(25.5),
         max_iterations: 6,
         ..HfConfig::default()
     };
     let drops = |poison: usize| {
-        let (history, state) = run_diagonal_quadratic(&config, poison);
+        let (history, state) = run_searching_step(&config, poison);
         let ratios: Vec<f64> = history.iterations.iter().map(|r| r.next_damping / r.damping).collect();
         (ratios, state)
     };
     let third: f64 = 2.0 / 3.0;
     let close = |a: &[f64], b: &[f64]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-12);
 
-    // λ₀ = gᵀAg/gᵀg; then LM's 2/3 applied 1, 2, 4, 8, … times while ρ > 3/4.
+    // LM's 2/3 applied 1, 2, 4, 8, … times while ρ > 3/4.
     let (ratios, state) = drops(usize::MAX);
     let expected: Vec<f64> = (0..6).map(|k| third.powi(1 << k)).collect();
     assert!(close(&ratios, &expected), "{ratios:?}");
@@ -947,23 +969,13 @@ fn an_unset_initial_damping_is_searched_for_until_the_first_step_that_does_not_l
     let expected = [third, third.powi(2), 1.5, third, third, third];
     assert!(close(&ratios, &expected), "{ratios:?}");
     assert_eq!(state.plugins.step_rule, vec![-1.0]);
-
-    // A given λ₀ is not searched.
-    let given = HfConfig {
-        initial_damping: Some(1.0),
-        ..config.clone()
-    };
-    let (history, _) = run_diagonal_quadratic(&given, usize::MAX);
-    assert!(history
-        .iterations
-        .iter()
-        .all(|r| (r.next_damping / r.damping - third).abs() < 1e-12));
 }
 
 #[test]
-fn the_initial_damping_search_stops_at_the_strategys_floor() {
+fn a_searching_damped_step_stops_at_the_strategys_floor() {
     let config = HfConfig {
         preconditioner: PreconditionerKind::Identity,
+        initial_damping: Some(1.0),
         max_iterations: 6,
         damping: hf_core::LevenbergMarquardt {
             min_damping: 1e-3,
@@ -971,7 +983,99 @@ fn the_initial_damping_search_stops_at_the_strategys_floor() {
         },
         ..HfConfig::default()
     };
-    let (history, state) = run_diagonal_quadratic(&config, usize::MAX);
+    let (history, state) = run_searching_step(&config, usize::MAX);
     assert!(history.iterations.iter().all(|r| r.next_damping >= 1e-3), "{history:?}");
     assert_eq!(state.damping, 1e-3);
+}
+
+#[test]
+fn an_unset_initial_damping_is_searched_for_in_the_first_iteration() {
+    let config = HfConfig {
+        preconditioner: PreconditionerKind::Identity,
+        max_iterations: 3,
+        ..HfConfig::default()
+    };
+    // On a quadratic with its exact curvature every λ is trusted and a smaller one
+    // always gains: the search goes all the way, from gᵀAg/gᵀg = mean(1..=50) = 25.5.
+    let (history, _) = run_diagonal_quadratic(&config, usize::MAX);
+    let first = &history.iterations[0];
+    let lowest = 25.5 * 10f64.powi(1 - hf_core::INITIAL_DAMPING_TRIES as i32);
+    assert!((first.damping / lowest - 1.0).abs() < 1e-12, "{history:?}");
+    // From then on LM alone: ρ = 1, so × 2/3.
+    for r in &history.iterations[1..] {
+        assert!((r.next_damping / r.damping - 2.0 / 3.0).abs() < 1e-12, "{history:?}");
+    }
+    // Every trial solve's products are counted.
+    let given = HfConfig {
+        initial_damping: Some(lowest),
+        max_iterations: 1,
+        ..config.clone()
+    };
+    let (fixed, _) = run_diagonal_quadratic(&given, usize::MAX);
+    assert!(
+        first.curvature_products > fixed.iterations[0].curvature_products,
+        "{history:?}"
+    );
+    assert_eq!(first.objective, fixed.iterations[0].objective);
+
+    // A given λ₀ is not searched.
+    let given = HfConfig {
+        initial_damping: Some(1.0),
+        ..config
+    };
+    let (history, _) = run_diagonal_quadratic(&given, usize::MAX);
+    assert_eq!(history.iterations[0].damping, 1.0);
+}
+
+/// `Σ √(1 + (x_i − 1)²)` from 0 with a constant curvature model `c I`: the model
+/// overshoots more the smaller `λ`, so the search for `λ₀` stops partway.
+struct Overshoot {
+    c: f64,
+}
+
+impl Problem for Overshoot {
+    type Vector = Vec<f64>;
+
+    fn objective(&mut self, x: &Vec<f64>, _batch: Batch) -> Result<f64> {
+        Ok(x.iter().map(|v| (1.0 + (v - 1.0).powi(2)).sqrt()).sum())
+    }
+
+    fn gradient(&mut self, x: &Vec<f64>) -> Result<(f64, Vec<f64>)> {
+        let f = self.objective(x, Batch::Gradient)?;
+        Ok((
+            f,
+            x.iter().map(|v| (v - 1.0) / (1.0 + (v - 1.0).powi(2)).sqrt()).collect(),
+        ))
+    }
+
+    fn curvature<'a>(&'a mut self, x: &Vec<f64>, damping: f64) -> Result<Box<dyn CurvatureOperator<Vec<f64>> + 'a>> {
+        let n = x.len();
+        let mut a = vec![0.0; n * n];
+        for i in 0..n {
+            a[i * n + i] = self.c;
+        }
+        Ok(Box::new(DenseOperator::new(a, n, damping)?))
+    }
+}
+
+#[test]
+fn the_first_iterations_search_keeps_the_best_trusted_damping_below_or_the_first_above() {
+    // Worked out by hand in one coordinate (g = −1/√2, step 1/(√2 (c + λ))):
+    // c = 0.5: λ = 0.5 gives f = 1.0420/coordinate, ρ = 0.99; λ = 0.05 gives 1.0399,
+    //   ρ = 0.75; λ = 0.005 gives 1.0771 (worse): λ₀ = 0.05.
+    // c = 0.3: λ = 0.3 gives ρ = 0.64; λ = 0.03 gives ρ = −0.13 (< ¼): λ₀ = 0.3.
+    // c = 0.1: λ = 0.1 gives ρ = −0.70, so upwards: λ = 1 gives ρ = 0.81: λ₀ = 1.
+    for (c, expected) in [(0.5, 0.05), (0.3, 0.3), (0.1, 1.0)] {
+        let mut hf = HessianFree::new(HfConfig {
+            preconditioner: PreconditionerKind::Identity,
+            max_iterations: 1,
+            ..HfConfig::default()
+        })
+        .unwrap();
+        let mut state = hf.init(vec![0.0; 3]);
+        let mut history = History::default();
+        hf.run(&mut Overshoot { c }, &mut state, &mut history).unwrap();
+        let first = &history.iterations[0];
+        assert!((first.damping / expected - 1.0).abs() < 1e-9, "c = {c}: {first:?}");
+    }
 }

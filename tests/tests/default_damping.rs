@@ -1,12 +1,13 @@
-//! The default `λ₀` (none given: the curvature's mean eigenvalue, then the search
-//! of `DampedStep::searching_initial_damping`) against fixed ones: on the README's MLP
-//! and on an LSTM classifier built from burn's modules, from several initial points,
-//! it reaches the held-out error that the best of a sweep of `λ₀` reaches in `N`
-//! iterations within `1.5 N` — on the LSTM up to the sampling noise of a
-//! classification error on 1000 sequences (one binomial standard error); on the MLP,
-//! a noise-free regression whose best `λ₀` is 300× below the curvature's scale, only
-//! to within a factor 3 of the error (the search reaches `λ ≈ 1e-3` by the fifth
-//! iteration, and the run does not catch up fully with one that started there).
+//! The default `λ₀` (none given: the curvature's mean eigenvalue, then the first
+//! iteration's search down from it in factors of 10, `HessianFree`'s
+//! `INITIAL_DAMPING_TRIES`) against fixed ones: on the README's MLP and on an LSTM
+//! classifier built from burn's modules, from several initial points, it reaches the
+//! held-out error that the best of a sweep of `λ₀` reaches in `N` iterations within
+//! `1.5 N`. On the LSTM up to the sampling noise of a classification error on 1000
+//! sequences (one binomial standard error). On the MLP, a noise-free regression whose
+//! error after `N` iterations swings by factors with small changes of the path: for
+//! every seed to within a factor 2 — finer than the sweep resolves (its second-best
+//! `λ₀` ends 1.2–5.7× worse than its best) — and for most seeds outright.
 
 use burn::backend::NdArray;
 use burn::nn::lstm::{Lstm, LstmConfig};
@@ -184,7 +185,10 @@ fn default_against_tuned<N: Network<D>, L: MatchingLoss, const D: usize>(
                 classify,
                 seed,
             );
-            println!("seed {seed}, λ₀ {lambda}: {c:.3?}");
+            println!(
+                "seed {seed}, λ₀ {lambda}: {:?}",
+                c.iter().map(|e| format!("{e:.2e}")).collect::<Vec<_>>()
+            );
             (lambda, c[n - 1])
         })
         .min_by(|a, b| a.1.total_cmp(&b.1))
@@ -211,17 +215,25 @@ fn the_default_damping_matches_a_tuned_one_on_the_readme_mlp() {
     let odd: Vec<usize> = (0..32).map(|i| 2 * i + 1).collect();
     let (train, held_out) = (all.select(&even).unwrap(), all.select(&odd).unwrap());
     let n = 10;
+    let mut outright = 0;
     for seed in SEEDS {
         let (best, target, reached, default) =
-            default_against_tuned(MlpSpec, SquaredError, &train, &held_out, n, false, seed, |e| 3.0 * e);
+            default_against_tuned(MlpSpec, SquaredError, &train, &held_out, n, false, seed, |e| 2.0 * e);
         println!(
-            "MLP, seed {seed}: best λ₀ {best} reaches {target:.3e} in {n}; the default at {reached:?}: {default:.3?}"
+            "MLP, seed {seed}: best λ₀ {best} reaches {target:.3e} in {n}; the default within 2× at {reached:?}: {:?}",
+            default.iter().map(|e| format!("{e:.2e}")).collect::<Vec<_>>()
         );
         assert!(
             reached.is_some(),
             "seed {seed}: best λ₀ {best} reaches {target:e} in {n} iterations; default: {default:?}"
         );
+        outright += usize::from(default.iter().any(|&e| e <= target));
     }
+    assert!(
+        outright * 3 >= SEEDS.len() * 2,
+        "the default reached the tuned error outright for only {outright} of {} seeds",
+        SEEDS.len()
+    );
 }
 
 #[test]
@@ -241,7 +253,8 @@ fn the_default_damping_matches_a_tuned_one_on_an_lstm_classifier() {
             |e| e + (e * (1.0 - e) / held_out.len() as f64).sqrt(),
         );
         println!(
-            "LSTM, seed {seed}: best λ₀ {best} reaches {target:.3e} in {n}; the default at {reached:?}: {default:.3?}"
+            "LSTM, seed {seed}: best λ₀ {best} reaches {target:.3e} in {n}; the default at {reached:?}: {:?}",
+            default.iter().map(|e| format!("{e:.2e}")).collect::<Vec<_>>()
         );
         assert!(
             reached.is_some(),

@@ -123,6 +123,10 @@ struct BenchArgs {
     /// curves without --quick).
     #[arg(long, value_enum, value_delimiter = ',')]
     presets: Vec<Preset>,
+    /// HF's configurations in the macro-benchmarks (comma-separated; default: the
+    /// preset's own).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    hf_variants: Vec<bench::macro_bench::HfVariant>,
     /// Adam's learning rates in the macro-benchmarks (comma-separated; default: a sweep).
     #[arg(long, value_delimiter = ',')]
     adam_rates: Vec<f64>,
@@ -322,7 +326,7 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
     let data = match &experiment {
         preset::Experiment::Autoencoder(_, preset::ImageSource::Mnist(d)) | preset::Experiment::Classifier(_, d) => {
             if let Err(e) = hf_models::load_mnist(d, hf_models::Split::Test) {
-                return Err(match (identity.preset, e) {
+                return Err(match (identity.preset.full_batch(), e) {
                     (Preset::Mnist, hf_models::DataError::Missing { path, .. }) => {
                         CliError::Config(format!("{} is missing: {}", path.display(), preset::MNIST_HINT))
                     }
@@ -564,6 +568,11 @@ fn bench(args: BenchArgs) -> Result<()> {
                 } else {
                     args.sgd_rates.clone()
                 };
+                let hf_variants = if args.hf_variants.is_empty() {
+                    vec![bench::macro_bench::HfVariant::Default]
+                } else {
+                    args.hf_variants.clone()
+                };
                 let presets = if !args.presets.is_empty() {
                     args.presets.clone()
                 } else if quick {
@@ -582,6 +591,7 @@ fn bench(args: BenchArgs) -> Result<()> {
                         preset: p,
                         seq_len: DEFAULT_SEQ_LEN,
                         budget_s: budget,
+                        hf_variants: &hf_variants,
                         adam_rates: &adam,
                         sgd_rates: &sgd,
                         success_below: None,
@@ -590,7 +600,7 @@ fn bench(args: BenchArgs) -> Result<()> {
                     let m = run_comparison(b, &comparison, &runs)?;
                     for r in &m.runs {
                         println!(
-                            "  {:<5} lr {:<8} {:>6} its, held-out {:.4e} (best {:.4e}), to target: {}",
+                            "  {:<12} lr {:<8} {:>6} its, held-out {:.4e} (best {:.4e}), to target: {}",
                             r.method,
                             r.learning_rate.map_or("-".into(), |l| format!("{l:e}")),
                             r.iterations,
@@ -650,6 +660,7 @@ fn rnn_tasks(args: RnnTasksArgs) -> Result<()> {
                 preset: task,
                 seq_len: length,
                 budget_s: args.budget,
+                hf_variants: &[bench::macro_bench::HfVariant::Default],
                 adam_rates: &args.adam_rates,
                 sgd_rates: &[],
                 success_below: Some(study.success_below),

@@ -28,6 +28,14 @@ pub enum Preset {
     FashionMnist,
     /// Martens' FACES autoencoder, 625-2000-1000-500-30 mirrored (needs faces IDX files in --data-dir).
     Faces,
+    /// `curves` in the minibatch regime: fresh gradient minibatches, short CG runs.
+    CurvesMinibatch,
+    /// `mnist` in the minibatch regime.
+    MnistMinibatch,
+    /// `fashion-mnist` in the minibatch regime.
+    FashionMnistMinibatch,
+    /// `faces` in the minibatch regime.
+    FacesMinibatch,
     /// A 784-500-10 softmax classifier on MNIST-format data (default: Debian's Fashion-MNIST).
     Classifier,
     /// RNN: sum of two marked values.
@@ -151,6 +159,30 @@ fn sizes(gradient: usize, curvature: usize) -> BatchSizes {
     BatchSizes { gradient, curvature }
 }
 
+/// Cases in the minibatch regime's gradient batch, drawn afresh every iteration.
+pub const MINIBATCH_GRADIENT: usize = 2000;
+/// The minibatch regime's curvature batch, a slice of the gradient batch.
+pub const MINIBATCH_CURVATURE: usize = 500;
+/// The minibatch regime's cap on CG iterations.
+pub const MINIBATCH_CG_MAX: usize = 25;
+
+/// `full_batch` in the minibatch regime of stochastic HF (Kiros, "Training neural
+/// networks with stochastic Hessian-free optimization", ICLR 2013; Martens &
+/// Sutskever 2012, §"mini-batches"): a fresh random gradient batch of
+/// [`MINIBATCH_GRADIENT`] cases each iteration, a curvature batch of a quarter of it
+/// ([`MINIBATCH_CURVATURE`]), CG capped at [`MINIBATCH_CG_MAX`] iterations, so that
+/// an iteration costs a few full-batch gradients instead of dozens, and many
+/// iterations see the data; everything else, `λ₀` included, as `full_batch`.
+/// (Martens' `λ₀ = 45` rather than the search of an unset `λ₀`: with CG capped this
+/// short, the truncation itself damps the first iteration's trial steps, whose `ρ`
+/// then stays good down to tiny `λ`; on `curves` the search ended at `2·10⁻⁵` and
+/// the following iterations had `ρ` from −276 to −0.03 while `λ` climbed back.)
+pub fn minibatch_regime(mut full_batch: RunConfig) -> RunConfig {
+    full_batch.batches = sizes(MINIBATCH_GRADIENT, MINIBATCH_CURVATURE);
+    full_batch.hf.cg.max_iterations = MINIBATCH_CG_MAX;
+    full_batch
+}
+
 /// The RNN tasks' settings. λ₀ = 1: with the objective and the curvature averaged over
 /// output rows, Sutskever's 0.01 × outputs left ρ < 0 for the first eight iterations on
 /// addition at T = 50 (λ then needs many ×3/2 rises to become useful), while λ₀ = 1
@@ -239,6 +271,13 @@ impl Preset {
                     ImageSource::Faces(dir),
                 ))
             }),
+            Preset::CurvesMinibatch
+            | Preset::MnistMinibatch
+            | Preset::FashionMnistMinibatch
+            | Preset::FacesMinibatch => {
+                let full = self.full_batch().row();
+                row(minibatch_regime(full.defaults), full.experiment)
+            }
             Preset::Classifier => row(base(100, sizes(0, 5000), 1.0, 100, FEED_FORWARD), |inputs| {
                 Ok(Experiment::Classifier(ClassifierSpec::mnist(), fashion_dir(inputs)))
             }),
@@ -250,6 +289,18 @@ impl Preset {
             Preset::RandomPermutation => row(rnn_task(), |i| task(Task::RandomPermutation, i)),
             Preset::Memorization5 => row(rnn_task(), |i| task(Task::Memorization5Bit, i)),
             Preset::Memorization20 => row(rnn_task(), |i| task(Task::Memorization20Bit, i)),
+        }
+    }
+
+    /// The full-batch preset a minibatch preset is the minibatch regime of (itself
+    /// for every other preset): the same network and data.
+    pub fn full_batch(self) -> Preset {
+        match self {
+            Preset::CurvesMinibatch => Preset::Curves,
+            Preset::MnistMinibatch => Preset::Mnist,
+            Preset::FashionMnistMinibatch => Preset::FashionMnist,
+            Preset::FacesMinibatch => Preset::Faces,
+            p => p,
         }
     }
 
@@ -316,6 +367,32 @@ mod tests {
         match Preset::Mnist.experiment(None, DEFAULT_SEQ_LEN).unwrap() {
             Experiment::Autoencoder(_, ImageSource::Mnist(dir)) => assert_eq!(dir, PathBuf::from(DEFAULT_MNIST_DIR)),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn minibatch_presets_are_their_autoencoders_with_fresh_minibatches_and_short_cg() {
+        for (mini, full) in [
+            (Preset::CurvesMinibatch, Preset::Curves),
+            (Preset::MnistMinibatch, Preset::Mnist),
+            (Preset::FashionMnistMinibatch, Preset::FashionMnist),
+            (Preset::FacesMinibatch, Preset::Faces),
+        ] {
+            assert_eq!(mini.full_batch(), full);
+            assert_eq!(full.full_batch(), full);
+            assert_eq!(
+                mini.experiment(None, DEFAULT_SEQ_LEN).unwrap(),
+                full.experiment(None, DEFAULT_SEQ_LEN).unwrap()
+            );
+            let (m, f) = (mini.defaults(), full.defaults());
+            assert_eq!(
+                (m.batches.gradient, m.batches.curvature),
+                (MINIBATCH_GRADIENT, MINIBATCH_CURVATURE)
+            );
+            assert_eq!(m.hf.cg.max_iterations, MINIBATCH_CG_MAX);
+            assert_eq!((m.hf.initial_damping, f.hf.initial_damping), (Some(45.0), Some(45.0)));
+            assert_eq!(f.batches.gradient, 0);
+            assert_eq!((m.problem, m.hf.preconditioner), (f.problem, f.hf.preconditioner));
         }
     }
 

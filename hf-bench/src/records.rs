@@ -112,7 +112,7 @@ impl DataInfo {
             files.push((n, format!("{h:016x}")));
         }
         use crate::preset::Preset;
-        let name = match preset {
+        let name = match preset.full_batch() {
             Preset::Mnist => "mnist",
             Preset::Faces => "faces",
             Preset::FashionMnist => "fashion-mnist",

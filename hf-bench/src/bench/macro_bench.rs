@@ -18,7 +18,7 @@ use hf_burn::train::MetricsRow;
 /// One method's run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MethodRun {
-    /// `hf`, `adam` or `sgd`.
+    /// `hf` (or an [`HfVariant`]'s name), `adam` or `sgd`.
     pub method: String,
     /// Learning rate (first-order methods).
     pub learning_rate: Option<f64>,
@@ -96,6 +96,41 @@ pub struct Success {
     pub iteration: usize,
 }
 
+/// A configuration of HF in a comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum HfVariant {
+    /// The preset's own settings (Martens' on the autoencoders).
+    Default,
+    /// The preset's settings with the Kronecker-factored preconditioner.
+    KroneckerFactored,
+    /// The preset's settings in the minibatch regime ([`crate::preset::minibatch_regime`]).
+    Minibatch,
+}
+
+impl HfVariant {
+    /// The method's name in reports: `hf`, `hf-kfac`, `hf-minibatch`.
+    pub fn name(self) -> &'static str {
+        match self {
+            HfVariant::Default => "hf",
+            HfVariant::KroneckerFactored => "hf-kfac",
+            HfVariant::Minibatch => "hf-minibatch",
+        }
+    }
+
+    /// `defaults` (a preset's settings) changed as this variant says.
+    pub fn apply(self, mut defaults: RunConfig) -> RunConfig {
+        match self {
+            HfVariant::Default => defaults,
+            HfVariant::KroneckerFactored => {
+                defaults.hf.preconditioner = hf_core::PreconditionerKind::KroneckerFactored;
+                defaults
+            }
+            HfVariant::Minibatch => crate::preset::minibatch_regime(defaults),
+        }
+    }
+}
+
 /// What one comparison runs: a preset, its methods and their common budget.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Comparison<'a> {
@@ -105,6 +140,8 @@ pub struct Comparison<'a> {
     pub seq_len: usize,
     /// Seconds of training per method.
     pub budget_s: f64,
+    /// HF's configurations.
+    pub hf_variants: &'a [HfVariant],
     /// Adam's learning rates.
     pub adam_rates: &'a [f64],
     /// SGD's learning rates.
@@ -141,13 +178,15 @@ pub fn run<B: burn::prelude::Backend>(
     out: &Path,
 ) -> Result<MacroResult> {
     let preset = comparison.preset;
-    let mut methods: Vec<(OptimizerKind, Option<f64>)> = vec![(OptimizerKind::Hf, None)];
-    methods.extend(comparison.adam_rates.iter().map(|&lr| (OptimizerKind::Adam, Some(lr))));
-    methods.extend(comparison.sgd_rates.iter().map(|&lr| (OptimizerKind::Sgd, Some(lr))));
+    let hf = |v: &HfVariant| (OptimizerKind::Hf, None, *v);
+    let mut methods: Vec<(OptimizerKind, Option<f64>, HfVariant)> = comparison.hf_variants.iter().map(hf).collect();
+    let first_order = |o| move |&lr: &f64| (o, Some(lr), HfVariant::Default);
+    methods.extend(comparison.adam_rates.iter().map(first_order(OptimizerKind::Adam)));
+    methods.extend(comparison.sgd_rates.iter().map(first_order(OptimizerKind::Sgd)));
     let mut runs = Vec::new();
     let mut measure = String::new();
-    for (optimizer, lr) in methods {
-        let mut cfg: RunConfig = preset.defaults();
+    for (optimizer, lr, variant) in methods {
+        let mut cfg: RunConfig = variant.apply(preset.defaults());
         cfg.hf.max_iterations = 1_000_000;
         cfg.hf.time_budget_s = Some(comparison.budget_s);
         cfg.trainer.target_held_out = comparison.success_below;
@@ -161,7 +200,7 @@ pub fn run<B: burn::prelude::Backend>(
             cfg.sgd.learning_rate = lr;
         }
         let name = match (optimizer, lr) {
-            (OptimizerKind::Hf, _) => "hf".to_string(),
+            (OptimizerKind::Hf, _) => variant.name().to_string(),
             (OptimizerKind::Adam, Some(lr)) => format!("adam-{lr:e}"),
             (_, lr) => format!("sgd-{:e}", lr.unwrap_or_default()),
         };
@@ -200,7 +239,10 @@ pub fn run<B: burn::prelude::Backend>(
             .flatten();
         runs.push(MethodRun {
             profile,
-            method: name_of(optimizer).into(),
+            method: match optimizer {
+                OptimizerKind::Hf => variant.name().into(),
+                o => name_of(o).into(),
+            },
             learning_rate: lr,
             iterations: summary.iterations,
             final_held_out: summary.held_out_error,

@@ -314,7 +314,12 @@ impl<V: Vector> HessianFree<V> {
 
         let clock = Instant::now();
         let outcome = if search {
-            self.search_initial_damping(problem, state, &g, (f0, fc0), &statistics, record, observer)?
+            let at_theta = TrialValues {
+                gradient: &g,
+                objective: f0,
+                curvature_objective: fc0,
+            };
+            self.search_initial_damping(problem, state, at_theta, &statistics, record, observer)?
         } else {
             self.solve(problem, state, &g, observer)?
         };
@@ -413,86 +418,92 @@ impl<V: Vector> HessianFree<V> {
     /// iterations to arrive; this costs a few extra solves, once. (Choosing a trust
     /// region's initial radius by trial steps is the same idea: Sartenaer, "Automatic
     /// determination of an initial trust region in nonlinear programming", SIAM J.
-    /// Sci. Comput. 18, 1997.)
-    #[allow(clippy::too_many_arguments)]
+    /// Sci. Comput. 18, 1997.) The preconditioner's statistics are gathered once and
+    /// re-damped for each try through [`Preconditioner::update`]; one that refreshes
+    /// only every few updates (K-FAC with `refresh_every > 1`) keeps `λ_s`'s damping
+    /// for the later tries, which changes CG's speed, not its answer.
     fn search_initial_damping<P: Problem<Vector = V>>(
         &mut self,
         problem: &mut P,
         state: &mut HfState<V>,
-        g: &V,
-        (f0, fc0): (f64, f64),
+        at_theta: TrialValues<'_, V>,
         statistics: &CurvatureStatistics<V>,
         record: &mut IterationRecord,
         observer: &mut dyn Observer<V>,
     ) -> Result<SolveOutcome<V>> {
-        let enough = self.config.damping.low;
-        // (λ, objective after its step, its solution): the try the search keeps.
-        let mut kept: Option<(f64, f64, SolveOutcome<V>)> = None;
-        // ÷10 after a trusted first try, ×10 after an untrusted one.
-        let mut factor = None;
-        let mut lambda = state.damping;
-        for _ in 0..INITIAL_DAMPING_TRIES {
-            if lambda != state.damping {
-                state.damping = lambda;
-                self.update_preconditioner(statistics, lambda)?;
-            }
-            let outcome = self.solve(problem, state, g, observer)?;
-            let (rho, f) = if outcome.step.is_finite() {
-                let mut trial = Trial {
-                    problem: &mut *problem,
-                    gradient: g,
-                    objective: f0,
-                    curvature_objective: fc0,
-                    l2_weight: self.config.l2_weight,
-                    rho_model: self.config.rho_model,
-                };
-                let (chosen, f) = backtrack(
-                    &mut trial,
-                    &state.theta,
-                    outcome.iterates.clone(),
-                    self.config.backtracking,
-                )?;
-                (
-                    trial.reduction_ratio(&state.theta, lambda, chosen.model_value, &chosen.step)?,
-                    f,
-                )
-            } else {
-                (f64::NAN, f64::INFINITY)
-            };
-            record.curvature_products += outcome.products;
-            let trusted = rho >= enough;
-            let go_on = match factor {
-                None => {
-                    factor = Some(if trusted { 0.1 } else { 10.0 });
-                    true
-                }
-                // Downwards: while trusted and better than the last.
-                Some(f_down) if f_down < 1.0 => trusted && kept.as_ref().is_some_and(|(_, best, _)| f < *best),
-                // Upwards: until the first trusted λ.
-                Some(_) => !trusted,
-            };
-            let keep = match factor {
-                Some(f_down) if f_down < 1.0 => kept.is_none() || go_on,
-                _ => true,
-            };
-            if keep {
-                kept = Some((lambda, f, outcome));
-            }
-            if !go_on {
+        // The first try, at the curvature's scale, decides the direction.
+        let mut kept = self.try_damping(problem, state, &at_theta, statistics, state.damping, observer)?;
+        let downwards = kept.trusted;
+        let mut lambda = kept.lambda;
+        // The tries not kept; the kept one's products are counted by the caller.
+        let mut discarded = 0;
+        for _ in 1..INITIAL_DAMPING_TRIES {
+            lambda *= if downwards { 0.1 } else { 10.0 };
+            let next = self.try_damping(problem, state, &at_theta, statistics, lambda, observer)?;
+            // Downwards while trusted and better than the last; upwards until trusted.
+            if downwards && !(next.trusted && next.objective < kept.objective) {
+                discarded += next.outcome.products;
                 break;
             }
-            lambda *= factor.unwrap_or(1.0);
+            discarded += kept.outcome.products;
+            kept = next;
+            if !downwards && kept.trusted {
+                break;
+            }
         }
-        let (lambda, _, outcome) = kept.expect("at least one try");
-        // The kept solve's products are counted by the caller.
-        record.curvature_products -= outcome.products;
+        record.curvature_products += discarded;
+        if kept.lambda != state.damping {
+            state.damping = kept.lambda;
+            self.update_preconditioner(statistics, kept.lambda)?;
+        }
+        record.damping = kept.lambda;
+        record.next_damping = kept.lambda;
+        Ok(kept.outcome)
+    }
+
+    /// One try of the search for `λ₀`: the model solved at `lambda` (cold), its
+    /// solution taken as the step rule would (CG backtracking), with its objective
+    /// and whether its reduction ratio reaches the damping rule's `low`.
+    fn try_damping<P: Problem<Vector = V>>(
+        &mut self,
+        problem: &mut P,
+        state: &mut HfState<V>,
+        at_theta: &TrialValues<'_, V>,
+        statistics: &CurvatureStatistics<V>,
+        lambda: f64,
+        observer: &mut dyn Observer<V>,
+    ) -> Result<DampingTry<V>> {
         if lambda != state.damping {
             state.damping = lambda;
             self.update_preconditioner(statistics, lambda)?;
         }
-        record.damping = lambda;
-        record.next_damping = lambda;
-        Ok(outcome)
+        let outcome = self.solve(problem, state, at_theta.gradient, observer)?;
+        let (rho, objective) = if outcome.step.is_finite() {
+            let mut trial = Trial {
+                problem,
+                gradient: at_theta.gradient,
+                objective: at_theta.objective,
+                curvature_objective: at_theta.curvature_objective,
+                l2_weight: self.config.l2_weight,
+                rho_model: self.config.rho_model,
+            };
+            let (chosen, f) = backtrack(
+                &mut trial,
+                &state.theta,
+                outcome.iterates.clone(),
+                self.config.backtracking,
+            )?;
+            let rho = trial.reduction_ratio(&state.theta, lambda, chosen.model_value, &chosen.step)?;
+            (rho, f)
+        } else {
+            (f64::NAN, f64::INFINITY)
+        };
+        Ok(DampingTry {
+            lambda,
+            objective,
+            trusted: rho >= self.config.damping.low,
+            outcome,
+        })
     }
 
     /// Minimizes the damped quadratic model at `state.theta` by the inner solver, from
@@ -521,8 +532,27 @@ impl<V: Vector> HessianFree<V> {
 }
 
 /// How many values of `λ` the first iteration's search for `λ₀` solves at, from the
-/// curvature's scale down by factors of 10 (see `HessianFree::search_initial_damping`).
+/// curvature's scale down or up by factors of 10 (see
+/// [`HfConfig::initial_damping`](crate::HfConfig::initial_damping)).
 pub const INITIAL_DAMPING_TRIES: usize = 6;
+
+/// The values at the current `θ` that the search for `λ₀` compares its tries with.
+struct TrialValues<'a, V> {
+    gradient: &'a V,
+    objective: f64,
+    curvature_objective: f64,
+}
+
+/// One try of the search for `λ₀`.
+struct DampingTry<V> {
+    lambda: f64,
+    /// The objective on the gradient batch after the backtracked step (`+∞` for a
+    /// non-finite one).
+    objective: f64,
+    /// Whether `ρ` reached the damping rule's `low` (the damping need not grow).
+    trusted: bool,
+    outcome: SolveOutcome<V>,
+}
 
 /// What a preconditioner is refreshed from: computed once per iteration, reused for
 /// every `λ` the iteration solves at.

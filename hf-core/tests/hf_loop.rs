@@ -903,9 +903,8 @@ impl Problem for DiagonalQuadratic {
     }
 }
 
-/// Runs `config` on the 50-dimensional [`DiagonalQuadratic`] poisoned at `poison`.
-fn run_diagonal_quadratic(config: &HfConfig, poison: usize) -> (History, hf_core::HfState<Vec<f64>>) {
-    let mut hf = HessianFree::new(config.clone()).unwrap();
+/// Runs `hf` on the 50-dimensional [`DiagonalQuadratic`] poisoned at `poison`.
+fn run_on_diagonal_quadratic(mut hf: HessianFree<Vec<f64>>, poison: usize) -> (History, hf_core::HfState<Vec<f64>>) {
     let mut state = hf.init(vec![0.0; 50]);
     let mut history = History::default();
     let mut problem = DiagonalQuadratic {
@@ -917,24 +916,21 @@ fn run_diagonal_quadratic(config: &HfConfig, poison: usize) -> (History, hf_core
     (history, state)
 }
 
+/// Runs `config` on the 50-dimensional [`DiagonalQuadratic`] poisoned at `poison`.
+fn run_diagonal_quadratic(config: &HfConfig, poison: usize) -> (History, hf_core::HfState<Vec<f64>>) {
+    run_on_diagonal_quadratic(HessianFree::new(config.clone()).unwrap(), poison)
+}
+
 /// Runs `config` with a hand-assembled damped step that searches for `λ₀` over its
 /// first steps (`DampedStep::searching_initial_damping`).
 fn run_searching_step(config: &HfConfig, poison: usize) -> (History, hf_core::HfState<Vec<f64>>) {
     let rule =
         hf_core::DampedStep::new(Box::new(config.damping), config.line_search, true, 0.95).searching_initial_damping();
-    let mut hf = HessianFree::new(config.clone())
+    let hf = HessianFree::new(config.clone())
         .unwrap()
         .with_step_rule(Box::new(rule))
         .unwrap();
-    let mut state = hf.init(vec![0.0; 50]);
-    let mut history = History::default();
-    let mut problem = DiagonalQuadratic {
-        n: 50,
-        iteration: 0,
-        poison,
-    };
-    hf.run(&mut problem, &mut state, &mut history).unwrap();
-    (history, state)
+    run_on_diagonal_quadratic(hf, poison)
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! The default `λ₀` (none given: the curvature's mean eigenvalue, then the first
-//! iteration's search down from it in factors of 10, `HessianFree`'s
-//! `INITIAL_DAMPING_TRIES`) against fixed ones: on the README's MLP and on an LSTM
+//! iteration's search from it by factors of 10, at most `INITIAL_DAMPING_TRIES`
+//! solves) against fixed ones: on the README's MLP and on an LSTM
 //! classifier built from burn's modules, from several initial points, it reaches the
 //! held-out error that the best of a sweep of `λ₀` reaches in `N` iterations within
 //! `1.5 N`. On the LSTM up to the sampling noise of a classification error on 1000
@@ -185,10 +185,7 @@ fn default_against_tuned<N: Network<D>, L: MatchingLoss, const D: usize>(
                 classify,
                 seed,
             );
-            println!(
-                "seed {seed}, λ₀ {lambda}: {:?}",
-                c.iter().map(|e| format!("{e:.2e}")).collect::<Vec<_>>()
-            );
+            println!("seed {seed}, λ₀ {lambda}: {:?}", short(&c));
             (lambda, c[n - 1])
         })
         .min_by(|a, b| a.1.total_cmp(&b.1))
@@ -196,6 +193,11 @@ fn default_against_tuned<N: Network<D>, L: MatchingLoss, const D: usize>(
     let default = curve(network, loss, train, held_out, None, n * 3 / 2, classify, seed);
     let reached = default.iter().position(|&e| e <= tolerance(target)).map(|i| i + 1);
     (best, target, reached, default)
+}
+
+/// Errors in three significant digits, for the printed curves.
+fn short(errors: &[f64]) -> Vec<String> {
+    errors.iter().map(|e| format!("{e:.2e}")).collect()
 }
 
 /// θ₀ for each run: `0.5 ·` standard normal from these seeds.
@@ -221,7 +223,7 @@ fn the_default_damping_matches_a_tuned_one_on_the_readme_mlp() {
             default_against_tuned(MlpSpec, SquaredError, &train, &held_out, n, false, seed, |e| 2.0 * e);
         println!(
             "MLP, seed {seed}: best λ₀ {best} reaches {target:.3e} in {n}; the default within 2× at {reached:?}: {:?}",
-            default.iter().map(|e| format!("{e:.2e}")).collect::<Vec<_>>()
+            short(&default)
         );
         assert!(
             reached.is_some(),
@@ -254,7 +256,7 @@ fn the_default_damping_matches_a_tuned_one_on_an_lstm_classifier() {
         );
         println!(
             "LSTM, seed {seed}: best λ₀ {best} reaches {target:.3e} in {n}; the default at {reached:?}: {:?}",
-            default.iter().map(|e| format!("{e:.2e}")).collect::<Vec<_>>()
+            short(&default)
         );
         assert!(
             reached.is_some(),

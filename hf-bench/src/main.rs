@@ -451,7 +451,8 @@ fn run_comparison(
 fn bench(args: BenchArgs) -> Result<()> {
     use bench::micro::MicroModel;
     let quick = args.quick;
-    let backends = if args.backends.is_empty() {
+    let default_backends = args.backends.is_empty();
+    let backends = if default_backends {
         vec![
             BenchBackend::Flex,
             BenchBackend::Ndarray,
@@ -506,7 +507,19 @@ fn bench(args: BenchArgs) -> Result<()> {
     let available = bench::available;
     if !args.skip_micro {
         for &b in &backends {
-            if let Err(reason) = available(b) {
+            // A software renderer spent 8 of --quick's 10 minutes compiling shaders on
+            // the CPU; asked for by name, it still runs. (The adapter check registers
+            // the device, so it comes before the availability probe.)
+            let software = (quick && default_backends && b == BenchBackend::Wgpu)
+                .then(bench::wgpu_software_adapter)
+                .flatten();
+            let availability = match software {
+                Some((true, name)) => Err(format!(
+                    "the wgpu adapter ({name}) renders on the CPU, where --quick would time shader compilation for minutes, not a GPU (pass --backend wgpu to time it anyway)"
+                )),
+                _ => available(b),
+            };
+            if let Err(reason) = availability {
                 println!("skipped {}: {reason}", b.name());
                 report.skipped.push(bench::Skipped {
                     backend: b.name().into(),

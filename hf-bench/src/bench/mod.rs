@@ -78,6 +78,30 @@ pub fn cuda_available() -> Result<(), String> {
     }
 }
 
+/// Whether wgpu's default adapter renders on the CPU (Mesa's llvmpipe/lavapipe or
+/// another software Vulkan), and its name: there a micro-benchmark mostly times shader
+/// compilation on the CPU, minutes of it, not a GPU. `None` when no adapter answers or
+/// the build has no wgpu.
+pub fn wgpu_software_adapter() -> Option<(bool, String)> {
+    #[cfg(feature = "wgpu")]
+    {
+        use burn::backend::wgpu::{graphics::AutoGraphicsApi, init_setup, RuntimeOptions, WgpuDevice};
+        // `init_setup` also registers the device, exactly as the first tensor on it
+        // would: the benchmarks that follow use this set-up.
+        std::panic::catch_unwind(|| {
+            let setup = init_setup::<AutoGraphicsApi>(&WgpuDevice::DefaultDevice, RuntimeOptions::default());
+            let info = setup.adapter.get_info();
+            // Compared by name so that hf-bench needs no direct wgpu dependency.
+            (format!("{:?}", info.device_type) == "Cpu", info.name)
+        })
+        .ok()
+    }
+    #[cfg(not(feature = "wgpu"))]
+    {
+        None
+    }
+}
+
 /// Whether a wgpu device answers, or why not.
 pub fn wgpu_available() -> Result<(), String> {
     #[cfg(feature = "wgpu")]

@@ -9,7 +9,7 @@ use crate::error::{catch_unsupported, Result};
 use crate::jvp::{Jvp, JvpStrategy};
 use crate::loss::MatchingLoss;
 use crate::network::{Network, Outputs};
-use crate::templates::{check_outputs, Templates};
+use crate::templates::{check_outputs, gather_gradient, Templates};
 use crate::vector::ParamVector;
 
 /// Objective, gradients and curvature building blocks for a network and a loss.
@@ -78,13 +78,13 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize> Evaluator<B, N,
     /// The mean loss and its gradient on `batch`.
     pub fn gradient(&self, theta: &ParamVector<B>, batch: &DataBatch<B, D>) -> Result<(f64, ParamVector<B>)> {
         self.check(theta)?;
-        let theta_i = lift(theta.tensor().clone()).require_grad();
-        let out = self.templates.forward_inner(&theta_i, lift(batch.input.clone()))?;
+        let leaves = self.templates.leaves(theta.tensor())?;
+        let out = self.templates.forward_leaves(&leaves, lift(batch.input.clone()))?;
         check_outputs(&out.z.dims(), &batch.target.dims())?;
         let loss = self.loss.per_case(out.z, lift(batch.target.clone())).mean();
         let grads = loss.backward();
         let value = scalar(loss.inner());
-        let g = theta_i.grad(&grads).unwrap_or_else(|| theta.tensor().zeros_like());
+        let g = gather_gradient(&leaves, theta.tensor(), &grads);
         Ok((value, ParamVector::new(g)))
     }
 

@@ -11,6 +11,7 @@ use crate::dual;
 use crate::error::Result;
 use crate::loss::MatchingLoss;
 use crate::network::{Network, Outputs};
+use crate::params::cut;
 use crate::templates::{backward_onto, check_outputs, Templates};
 
 /// Computes `J v`, `Jᵀ w(J v)` and `H v` for a network at `θ`.
@@ -92,9 +93,13 @@ impl JvpStrategy for ForwardMode {
         hidden: bool,
         weight: &dyn Fn(Outputs<B>) -> Outputs<B>,
     ) -> Result<Tensor<B, 1>> {
-        let theta_i = lift(theta.clone()).require_grad();
-        let theta_d = dual::with_tangent(theta_i.clone(), lift(v.clone()));
-        let out = templates.forward_dual_inner(&theta_d, dual::constant(lift(input.clone())))?;
+        let leaves = templates.leaves(theta)?;
+        let pieces = leaves
+            .iter()
+            .zip(cut(templates.layout(), v)?)
+            .map(|(leaf, tangent)| dual::with_tangent(leaf.clone(), lift(tangent)))
+            .collect();
+        let out = templates.forward_dual_leaves(pieces, dual::constant(lift(input.clone())))?;
         let (z, jv_z) = dual::split(out.z);
         let (h, jv_h) = match out.hidden.filter(|_| hidden).map(dual::split) {
             Some((h, jv_h)) => (Some(h), Some(jv_h.inner())),
@@ -104,7 +109,7 @@ impl JvpStrategy for ForwardMode {
             z: jv_z.inner(),
             hidden: jv_h,
         });
-        Ok(backward_onto(&theta_i, Outputs { z, hidden: h }, &w))
+        Ok(backward_onto(&leaves, theta, Outputs { z, hidden: h }, &w))
     }
 
     fn hvp<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize>(

@@ -213,39 +213,77 @@ pub fn flatten<B: Backend, M: Module<B>>(module: &M) -> Result<Tensor<B, 1>> {
 ///
 /// The new parameters are views of `flat` in the autodiff graph, so the gradient of
 /// anything computed with the module, taken with respect to `flat`, is the flat
-/// gradient: no per-parameter collection is needed.
+/// gradient. (Each slice's backward pass writes a `flat`-sized gradient, though: for
+/// gradients of many parameters, [`cut`] `flat` into leaves and use [`load_pieces`].)
 ///
 /// # Errors
 /// [`Error::ParameterShape`] if `flat` or `module` does not fit `layout`.
 pub fn load<B: Backend, M: Module<B>>(module: M, layout: &ParamLayout, flat: &Tensor<B, 1>) -> Result<M> {
+    load_pieces(module, layout, cut(layout, flat)?)
+}
+
+/// `flat` cut into one 1-D piece per trainable parameter, in the order of `θ` (views
+/// where the backend has them, no copies).
+///
+/// # Errors
+/// [`Error::ParameterShape`] if `flat`'s length is not `layout`'s.
+pub fn cut<B: Backend>(layout: &ParamLayout, flat: &Tensor<B, 1>) -> Result<Vec<Tensor<B, 1>>> {
     layout.check(flat.dims()[0])?;
+    let mut offset = 0;
+    Ok(layout
+        .shapes
+        .iter()
+        .map(|shape| {
+            let n: usize = shape.iter().product();
+            offset += n;
+            flat.clone().slice(offset - n..offset)
+        })
+        .collect())
+}
+
+/// Replaces `module`'s trainable float parameters by `pieces` (one per trainable
+/// parameter, in order, as [`cut`] makes them), reshaped; frozen ones keep their
+/// values. With each piece a leaf of the autodiff graph, one backward pass yields one
+/// gradient per parameter, which `Tensor::cat` joins into the flat gradient in a single
+/// copy.
+///
+/// # Errors
+/// [`Error::ParameterShape`] if the pieces or `module` do not fit `layout`.
+pub fn load_pieces<B: Backend, M: Module<B>>(module: M, layout: &ParamLayout, pieces: Vec<Tensor<B, 1>>) -> Result<M> {
     layout.check_module(&module)?;
-    struct Load<'a, B: Backend> {
-        flat: &'a Tensor<B, 1>,
-        trainable: &'a [bool],
-        index: usize,
-        offset: usize,
+    // `shapes` lists the trainable parameters only.
+    let sizes: Vec<usize> = layout.shapes.iter().map(|shape| shape.iter().product()).collect();
+    let found: Vec<usize> = pieces.iter().map(|p| p.dims()[0]).collect();
+    if found != sizes {
+        return Err(Error::ParameterShape {
+            expected: sizes.iter().sum(),
+            found: found.iter().sum(),
+            shapes: layout.shapes.clone(),
+        });
     }
-    impl<B: Backend> ModuleMapper<B> for Load<'_, B> {
+    struct Load<B: Backend> {
+        pieces: std::vec::IntoIter<Tensor<B, 1>>,
+        trainable: Vec<bool>,
+        index: usize,
+    }
+    impl<B: Backend> ModuleMapper<B> for Load<B> {
         fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
             let trainable = self.trainable[self.index];
             self.index += 1;
             if !trainable {
                 return param;
             }
-            let shape = param.lazy_shape();
-            let n = shape.num_elements();
-            let dims: [usize; D] = shape.dims();
-            let range = self.offset..self.offset + n;
-            let slice = self.flat.clone().slice(range).reshape(dims);
-            self.offset += n;
-            param.map(|_| slice)
+            let dims: [usize; D] = param.lazy_shape().dims();
+            let piece = self
+                .pieces
+                .next()
+                .expect("one piece per trainable parameter, checked above");
+            param.map(|_| piece.reshape(dims))
         }
     }
     Ok(module.map(&mut Load {
-        flat,
-        trainable: &layout.trainable,
+        pieces: pieces.into_iter(),
+        trainable: layout.trainable.clone(),
         index: 0,
-        offset: 0,
     }))
 }

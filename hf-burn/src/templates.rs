@@ -12,7 +12,7 @@ use crate::backend::{lift, Inner, Outer};
 use crate::dual::Dual;
 use crate::error::{Error, Result};
 use crate::network::{Network, Outputs};
-use crate::params::{load, ParamLayout};
+use crate::params::{cut, load, load_pieces, ParamLayout};
 
 /// The network's module on each backend an evaluation runs on, built on first use
 /// (and its parameters materialized once, so that loading `θ` into a clone does not
@@ -181,12 +181,63 @@ impl<B: Backend, N: Network<D>, const D: usize> Templates<B, N, D> {
         Ok(self.network.forward(&module, input))
     }
 
+    /// `θ` as one autodiff leaf per trainable parameter (pieces of `theta`, no copies):
+    /// a backward pass then writes one gradient per parameter, where differentiating
+    /// with respect to `θ` itself would write a `θ`-sized, zero-padded one per
+    /// parameter (burn's slice backward) and sum them.
+    pub fn leaves(&self, theta: &Tensor<B, 1>) -> Result<Vec<Tensor<Inner<B>, 1>>> {
+        Ok(cut(&self.layout, theta)?
+            .into_iter()
+            .map(|piece| lift(piece).require_grad())
+            .collect())
+    }
+
+    /// Forward pass on one level of autodiff with the parameters given as [`leaves`](Self::leaves).
+    pub fn forward_leaves(
+        &self,
+        leaves: &[Tensor<Inner<B>, 1>],
+        input: Tensor<Inner<B>, D>,
+    ) -> Result<Outputs<Inner<B>>> {
+        let module = load_pieces(self.inner.clone(), &self.layout, leaves.to_vec())?;
+        Ok(self.network.forward(&module, input))
+    }
+
+    /// Forward pass on dual numbers over autodiff, the parameters given as leaves with
+    /// their tangents (forward-mode Gauss-Newton products).
+    pub fn forward_dual_leaves(
+        &self,
+        pieces: Vec<Tensor<Dual<Inner<B>>, 1>>,
+        input: Tensor<Dual<Inner<B>>, D>,
+    ) -> Result<Outputs<Dual<Inner<B>>>> {
+        let module = load_pieces(self.built(&self.dual_inner).clone(), &self.layout, pieces)?;
+        Ok(self.network.forward(&module, input))
+    }
+
     /// `Jᵀ w = J_zᵀ w_z + J_hᵀ w_h` at `theta`: a forward and a backward pass.
     pub fn vjp(&self, theta: &Tensor<B, 1>, input: &Tensor<B, D>, w: &Outputs<B>) -> Result<Tensor<B, 1>> {
-        let theta_i = lift(theta.clone()).require_grad();
-        let out = self.forward_inner(&theta_i, lift(input.clone()))?;
-        Ok(backward_onto(&theta_i, out, w))
+        let leaves = self.leaves(theta)?;
+        let out = self.forward_leaves(&leaves, lift(input.clone()))?;
+        Ok(backward_onto(&leaves, theta, out, w))
     }
+}
+
+/// The flat gradient: every leaf's gradient in `grads` (zeros where a parameter did
+/// not take part), joined in one copy; `theta` gives the shape when there are none.
+pub(crate) fn gather_gradient<B: Backend>(
+    leaves: &[Tensor<Inner<B>, 1>],
+    theta: &Tensor<B, 1>,
+    grads: &<Inner<B> as burn::tensor::backend::AutodiffBackend>::Gradients,
+) -> Tensor<B, 1> {
+    if leaves.is_empty() {
+        return theta.zeros_like();
+    }
+    Tensor::cat(
+        leaves
+            .iter()
+            .map(|leaf| leaf.grad(grads).unwrap_or_else(|| leaf.clone().inner().zeros_like()))
+            .collect(),
+        0,
+    )
 }
 
 /// Outputs and targets must have the same shape.
@@ -201,9 +252,11 @@ pub(crate) fn check_outputs(z: &[usize], t: &[usize]) -> Result<()> {
     }
 }
 
-/// `∂/∂θ (⟨z, w_z⟩ + ⟨h, w_h⟩)`: one backward pass from outputs that hold their graph.
+/// `∂/∂θ (⟨z, w_z⟩ + ⟨h, w_h⟩)`: one backward pass from outputs that hold their graph,
+/// onto `θ`'s [leaves](Templates::leaves).
 pub(crate) fn backward_onto<B: Backend>(
-    theta: &Tensor<Inner<B>, 1>,
+    leaves: &[Tensor<Inner<B>, 1>],
+    theta: &Tensor<B, 1>,
     out: Outputs<Inner<B>>,
     w: &Outputs<B>,
 ) -> Tensor<B, 1> {
@@ -211,7 +264,5 @@ pub(crate) fn backward_onto<B: Backend>(
     if let (Some(h), Some(wh)) = (out.hidden, &w.hidden) {
         s = s + (h * lift(wh.clone())).sum();
     }
-    theta
-        .grad(&s.backward())
-        .unwrap_or_else(|| theta.clone().inner().zeros_like())
+    gather_gradient(leaves, theta, &s.backward())
 }

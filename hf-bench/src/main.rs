@@ -233,6 +233,11 @@ macro_rules! on_backend {
     ($kind:expr, |$b:ident, $device:ident, $dtype:ident| $body:expr) => {
         match $kind {
             BenchBackend::Flex => {
+                type $b = hf_burn::fast::FastFlex;
+                let ($device, $dtype) = (Default::default(), DType::F32);
+                $body
+            }
+            BenchBackend::FlexPlain => {
                 type $b = burn::backend::Flex;
                 let ($device, $dtype) = (Default::default(), DType::F32);
                 $body
@@ -455,6 +460,7 @@ fn bench(args: BenchArgs) -> Result<()> {
     let backends = if default_backends {
         vec![
             BenchBackend::Flex,
+            BenchBackend::FlexPlain,
             BenchBackend::Ndarray,
             BenchBackend::NdarrayF64,
             BenchBackend::Wgpu,

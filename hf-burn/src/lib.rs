@@ -9,6 +9,9 @@
 //!   autodiff, dual numbers); implement it for your own `#[derive(Module)]` network,
 //!   built from ordinary `burn::nn` modules.
 //! - [`dual`]: forward-mode differentiation for burn, the [`Dual`] backend decorator.
+//! - [`fast`]: the [`FastCpu`](fast::FastCpu) backend decorator, burn-flex with
+//!   vectorized, multi-threaded `tanh`, `exp`, `ln` and logistic functions
+//!   ([`fast::FastFlex`], hf's fastest CPU backend).
 //! - [`MatchingLoss`]: squared error, logistic and softmax cross-entropy, with their
 //!   output Hessians.
 //! - [`CurvatureProduct`]: Gauss-Newton, Hessian and empirical-Fisher products as
@@ -30,10 +33,12 @@ pub mod backend;
 pub mod batch;
 pub mod check;
 pub mod curvature;
+mod decorator;
 pub mod diagonal;
 pub mod dual;
 pub mod error;
 pub mod evaluator;
+pub mod fast;
 pub mod jvp;
 pub mod kronecker_factors;
 pub mod kronecker_preconditioner;
@@ -61,7 +66,7 @@ pub use jvp::{DoubleBackward, ForwardMode, Jvp, JvpStrategy};
 pub use kronecker_preconditioner::{hessian_free, KroneckerFactored};
 pub use loss::{logistic, LogisticCrossEntropy, Loss, MatchingLoss, SoftmaxCrossEntropy, SquaredError};
 pub use network::{Network, Outputs};
-pub use params::{flatten, load, ParamLayout};
+pub use params::{cut, flatten, load, load_pieces, ParamLayout};
 pub use problem::{BatchSource, BurnProblem, FixedBatches, ProblemConfig};
 pub use taps::AffineTaps;
 pub use templates::Templates;

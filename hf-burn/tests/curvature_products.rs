@@ -38,6 +38,16 @@ mod ndarray_f64_double_backward {
     include!("support/curvature_cases.rs");
 }
 
+/// `FastCpu` passes f64 tensors through to burn-flex: these check the forwarding of every
+/// operation the products use (its f32 kernels: tests/fast_backend.rs).
+mod fast_flex_f64 {
+    pub type TestBackend = hf_burn::fast::FastFlex;
+    pub type TestJvp = hf_burn::ForwardMode;
+    use super::Named as _;
+    include!("support/helpers.rs");
+    include!("support/curvature_cases.rs");
+}
+
 /// burn-flex computes in the dtype of its tensors: every tensor here is built as f64.
 mod flex_f64 {
     pub type TestBackend = burn::backend::Flex;

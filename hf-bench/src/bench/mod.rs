@@ -12,8 +12,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum BenchBackend {
-    /// burn-flex, f32.
+    /// burn-flex with hf's vectorized, multi-threaded elementwise functions
+    /// (`hf_burn::fast::FastFlex`), f32: the fastest CPU backend here.
     Flex,
+    /// burn-flex as shipped, f32 (for comparison with `flex`).
+    FlexPlain,
     /// burn-ndarray, f32.
     Ndarray,
     /// burn-ndarray, f64.
@@ -29,6 +32,7 @@ impl BenchBackend {
     pub fn name(self) -> &'static str {
         match self {
             BenchBackend::Flex => "flex",
+            BenchBackend::FlexPlain => "flex-plain",
             BenchBackend::Ndarray => "ndarray",
             BenchBackend::NdarrayF64 => "ndarray-f64",
             BenchBackend::Wgpu => "wgpu",

@@ -1,7 +1,7 @@
 //! The backend-wide half of a burn backend decorator: `B`'s devices, element types and
 //! int, bool and quantized tensors, and every backend-wide call passed through to `B`.
-//! [`Dual`](crate::dual::Dual) and [`FastCpu`](crate::fast::FastCpu) differ only in
-//! their float tensor and their name.
+//! The two decorators, `Dual` and `FastCpu`, differ only in their float tensor and
+//! their name (named here without links: this module stays below both).
 
 /// `BackendTypes` and `Backend` for `$decorator<B>`, whose float tensor is `$float`
 /// and whose name is `$prefix<B's name>`.

@@ -160,17 +160,6 @@ impl<B: Backend, N: Network<D>, const D: usize> Templates<B, N, D> {
         Ok(self.network.forward(&module, input))
     }
 
-    /// Forward pass on dual numbers over autodiff: the primal records its graph, the
-    /// tangent does not (forward-mode Gauss-Newton products).
-    pub fn forward_dual_inner(
-        &self,
-        theta: &Tensor<Dual<Inner<B>>, 1>,
-        input: Tensor<Dual<Inner<B>>, D>,
-    ) -> Result<Outputs<Dual<Inner<B>>>> {
-        let module = load(self.built(&self.dual_inner).clone(), &self.layout, theta)?;
-        Ok(self.network.forward(&module, input))
-    }
-
     /// Forward pass on autodiff over dual numbers (Hessian products, reverse over forward).
     pub fn forward_inner_dual(
         &self,

@@ -26,7 +26,8 @@ pub struct RnnStudy {
     pub threads: Option<String>,
     /// The backend.
     pub backend: String,
-    /// Seconds of training per method, per task and length.
+    /// Seconds of training per method, per task and length, in the last command (each
+    /// comparison records its own).
     pub budget_s: f64,
     /// The success threshold on the held-out zero-one loss.
     pub success_below: f64,
@@ -43,6 +44,37 @@ pub struct TaskComparison {
     pub length: usize,
     /// The runs, HF first.
     pub result: MacroResult,
+}
+
+impl RnnStudy {
+    /// Adds `c`, replacing an earlier comparison of the same task and length.
+    pub fn record(&mut self, c: TaskComparison) {
+        match self
+            .comparisons
+            .iter_mut()
+            .find(|old| old.task == c.task && old.length == c.length)
+        {
+            Some(old) => *old = c,
+            None => self.comparisons.push(c),
+        }
+    }
+}
+
+/// The study in `dir`'s `results.json`, if there is one.
+///
+/// # Errors
+/// [`CliError::Config`] when the file exists but is not a study's results.
+pub fn read(dir: &Path) -> Result<Option<RnnStudy>> {
+    let path = dir.join("results.json");
+    let Ok(bytes) = std::fs::read(&path) else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        CliError::Config(format!(
+            "{} is not an RNN study's results ({e}): point --out elsewhere or remove it",
+            path.display()
+        ))
+    })
 }
 
 /// Checks that every preset is an RNN task.
@@ -81,7 +113,7 @@ pub fn markdown(study: &RnnStudy) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "`{}` — backend {}, {} CPUs{}, {:.0} s of training per method; success: held-out zero-one loss < {}.\n",
+        "`{}` — backend {}, {} CPUs{}, {:.0} s of training per method (the last command's; each row's budget is in its own column); success: held-out zero-one loss < {}.\n",
         study.command,
         study.backend,
         study.cpus,
@@ -94,17 +126,18 @@ pub fn markdown(study: &RnnStudy) -> String {
     );
     let _ = writeln!(
         s,
-        "| task | T | method | solved | time to success (s) | iterations to success | iterations run | final held-out | best held-out |"
+        "| task | T | method | budget (s) | solved | time to success (s) | iterations to success | iterations run | final held-out | best held-out |"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|");
     for c in &study.comparisons {
         for run in &c.result.runs {
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} | {} | {} | {:.3} | {:.3} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {:.3} | {:.3} |",
                 c.task,
                 c.length,
                 method_label(run),
+                seconds(run.budget_s.or(Some(c.result.budget_s))),
                 if run.success.is_some() { "yes" } else { "no" },
                 seconds(run.success.map(|x| x.seconds)),
                 run.success.map_or("—".into(), |x| x.iteration.to_string()),
@@ -144,5 +177,58 @@ mod tests {
         assert!(check_tasks(&[Preset::Addition, Preset::TemporalOrder2]).is_ok());
         let e = check_tasks(&[Preset::Addition, Preset::CurvesSmall]).unwrap_err();
         assert!(e.to_string().contains("curves-small"), "{e}");
+    }
+
+    fn comparison(task: &str, length: usize, budget_s: f64) -> TaskComparison {
+        TaskComparison {
+            task: task.into(),
+            length,
+            result: MacroResult {
+                preset: format!("{task}-T{length}"),
+                backend: "flex".into(),
+                budget_s,
+                measure: "zero-one".into(),
+                target: 1.0,
+                runs: Vec::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_resumed_study_replaces_its_task_and_length_and_keeps_the_others() {
+        let mut study = RnnStudy {
+            command: String::new(),
+            cpus: 2,
+            threads: None,
+            backend: "flex".into(),
+            budget_s: 900.0,
+            success_below: 0.01,
+            comparisons: vec![comparison("addition", 50, 900.0), comparison("xor", 50, 600.0)],
+        };
+        study.record(comparison("addition", 50, 901.0));
+        study.record(comparison("addition", 100, 900.0));
+        let cells: Vec<_> = study
+            .comparisons
+            .iter()
+            .map(|c| (c.task.as_str(), c.length, c.result.budget_s))
+            .collect();
+        assert_eq!(
+            cells,
+            [("addition", 50, 901.0), ("xor", 50, 600.0), ("addition", 100, 900.0)]
+        );
+
+        let dir = std::env::temp_dir().join(format!("hf-study-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert!(read(&dir).unwrap().is_none());
+        std::fs::write(dir.join("results.json"), b"{not json").unwrap();
+        let e = read(&dir).unwrap_err();
+        assert!(e.to_string().contains("not an RNN study"), "{e}");
+        write_atomic(
+            &dir.join("results.json"),
+            serde_json::to_string(&study).unwrap().as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(read(&dir).unwrap(), Some(study));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

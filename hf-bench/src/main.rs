@@ -82,6 +82,15 @@ struct RnnTasksArgs {
     /// Seed of initialization and data, the same for every method.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Continue a study in `--out`: runs that finished (with the same budget) are
+    /// reused, not run again, and the tasks and lengths it measured before that are not
+    /// listed now stay in its table.
+    #[arg(long)]
+    resume: bool,
+    /// Which methods may start runs (the others appear only if they finished before):
+    /// run the first-order methods of a long study first, HF later, or the reverse.
+    #[arg(long, value_enum, default_value = "all")]
+    start: bench::macro_bench::StartMethods,
 }
 
 #[derive(clap::Args, Debug)]
@@ -615,6 +624,8 @@ fn bench(args: BenchArgs) -> Result<()> {
                         sgd_rates: &sgd,
                         success_below: None,
                         seed: 1,
+                        resume: false,
+                        start: bench::macro_bench::StartMethods::All,
                     };
                     let m = run_comparison(b, &comparison, &runs)?;
                     for r in &m.runs {
@@ -667,6 +678,9 @@ fn rnn_tasks(args: RnnTasksArgs) -> Result<()> {
         success_below: hf_models::pathological::SUCCESS_ERROR,
         comparisons: Vec::new(),
     };
+    if args.resume {
+        study.comparisons = experiment::read(&args.out)?.map_or_else(Vec::new, |s| s.comparisons);
+    }
     let runs = args.out.join("runs");
     for &task in &args.tasks {
         for &length in &args.lengths {
@@ -684,6 +698,8 @@ fn rnn_tasks(args: RnnTasksArgs) -> Result<()> {
                 sgd_rates: &[],
                 success_below: Some(study.success_below),
                 seed: args.seed,
+                resume: args.resume,
+                start: args.start,
             };
             let result = run_comparison(args.backend, &comparison, &runs)?;
             for r in &result.runs {
@@ -700,7 +716,7 @@ fn rnn_tasks(args: RnnTasksArgs) -> Result<()> {
                     r.best_held_out
                 );
             }
-            study.comparisons.push(experiment::TaskComparison {
+            study.record(experiment::TaskComparison {
                 task: name,
                 length,
                 result,

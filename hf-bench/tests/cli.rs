@@ -817,6 +817,45 @@ fn bench_writes_json_markdown_and_plots() {
 }
 
 #[test]
+fn a_staged_rnn_study_runs_adam_first_then_resumes_with_hf_and_reuses_adam() {
+    let out = scratch("rnn-tasks-staged");
+    let study = |extra: &[&str]| {
+        let mut args = vec![
+            "experiment",
+            "rnn-tasks",
+            "--tasks",
+            "xor",
+            "--lengths",
+            "10",
+            "--budget",
+            "1",
+            "--adam-rates",
+            "1e-2",
+            "--backend",
+            "ndarray",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        ok(&hessfree(&args));
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+        v["comparisons"][0]["result"]["runs"].as_array().unwrap().clone()
+    };
+    let first = study(&["--start", "first-order"]);
+    let methods = |runs: &[serde_json::Value]| -> Vec<String> {
+        runs.iter().map(|r| r["method"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(methods(&first), ["adam"]);
+    let second = study(&["--resume", "--start", "hf"]);
+    assert_eq!(methods(&second), ["hf", "adam"]);
+    // Adam was reused, not run again: the same record, curve included.
+    assert_eq!(second[1], first[0]);
+    assert_eq!(second[1]["budget_s"], 1.0);
+    assert!(out.join("runs/xor-T10-hf/method.json").is_file());
+}
+
+#[test]
 fn rnn_task_study_writes_its_table_results_and_plots() {
     let out = scratch("rnn-tasks");
     let o = hessfree(&[

@@ -39,6 +39,12 @@ pub struct MethodRun {
     /// HF only: the median time of each phase of an iteration, over the run.
     #[serde(default)]
     pub profile: Option<PhaseProfile>,
+    /// The run's budget of training time, seconds (absent in records that predate it).
+    #[serde(default)]
+    pub budget_s: Option<f64>,
+    /// The held-out measure's name (empty in records that predate it).
+    #[serde(default)]
+    pub measure: String,
 }
 
 /// Where an HF iteration's time goes: per-phase medians over a run's iterations.
@@ -150,6 +156,43 @@ pub struct Comparison<'a> {
     pub success_below: Option<f64>,
     /// The seed of initialization and data, the same for every method.
     pub seed: u64,
+    /// Reuse a run that finished earlier (its `method.json` in its directory) instead
+    /// of running it again: a long study resumes where it stopped.
+    pub resume: bool,
+    /// Which methods may start a run; a method left out appears only if it finished
+    /// earlier (with `resume`).
+    pub start: StartMethods,
+}
+
+/// Which of a comparison's methods may start a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum StartMethods {
+    /// Every method.
+    #[default]
+    All,
+    /// HF only (its configurations).
+    Hf,
+    /// The first-order methods only (Adam, SGD).
+    FirstOrder,
+}
+
+impl StartMethods {
+    fn allows(self, optimizer: OptimizerKind) -> bool {
+        match self {
+            StartMethods::All => true,
+            StartMethods::Hf => optimizer == OptimizerKind::Hf,
+            StartMethods::FirstOrder => optimizer != OptimizerKind::Hf,
+        }
+    }
+}
+
+/// The file in a run's directory that holds its [`MethodRun`] once it finished.
+pub const METHOD_RUN_FILE: &str = "method.json";
+
+/// A finished run's record, if `dir` holds a readable one.
+fn finished_run(dir: &Path) -> Option<MethodRun> {
+    let bytes = std::fs::read(dir.join(METHOD_RUN_FILE)).ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// All methods on one preset.
@@ -205,6 +248,18 @@ pub fn run<B: burn::prelude::Backend>(
             (_, lr) => format!("sgd-{:e}", lr.unwrap_or_default()),
         };
         let dir = out.join(format!("{}-{name}", run_name(comparison)));
+        if comparison.resume {
+            if let Some(done) = finished_run(&dir).filter(|r| r.budget_s == Some(comparison.budget_s)) {
+                if measure.is_empty() {
+                    measure.clone_from(&done.measure);
+                }
+                runs.push(done);
+                continue;
+            }
+        }
+        if !comparison.start.allows(optimizer) {
+            continue;
+        }
         std::fs::create_dir_all(&dir).map_err(|source| crate::error::CliError::Output {
             path: dir.clone(),
             source,
@@ -237,7 +292,9 @@ pub fn run<B: burn::prelude::Backend>(
         let profile = (optimizer == OptimizerKind::Hf)
             .then(|| PhaseProfile::of(&rows))
             .flatten();
-        runs.push(MethodRun {
+        let run = MethodRun {
+            budget_s: Some(comparison.budget_s),
+            measure: summary.held_out_measure.clone(),
             profile,
             method: match optimizer {
                 OptimizerKind::Hf => variant.name().into(),
@@ -250,7 +307,12 @@ pub fn run<B: burn::prelude::Backend>(
             time_to_target_s: None,
             success,
             curve,
-        });
+        };
+        crate::records::write_atomic(
+            &dir.join(METHOD_RUN_FILE),
+            serde_json::to_string_pretty(&run).expect("runs serialize").as_bytes(),
+        )?;
+        runs.push(run);
     }
     let target = runs
         .iter()

@@ -6,7 +6,7 @@ use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
 use hf_burn::train::TrainerConfig;
-use hf_burn::{CurvatureKind, DiagonalEstimator, ProblemConfig};
+use hf_burn::{CurvatureKind, DiagonalEstimator, ProblemConfig, StructuralDistance};
 use hf_core::{CgConfig, HfConfig, PreconditionerKind};
 use hf_models::{AutoencoderSpec, BatchSizes, ClassifierSpec, Task, TaskSpec};
 
@@ -144,14 +144,17 @@ fn base(
 const FEED_FORWARD: ProblemConfig = ProblemConfig {
     curvature: CurvatureKind::GaussNewton,
     structural_damping: None,
+    structural_distance: StructuralDistance::TanhMatching,
     diagonal: DiagonalEstimator::SquaredGradients { max_cases: 1000 },
 };
 
-/// RNNs: structural damping on, Martens' diagonal preconditioner off (the papers found
-/// it does not help RNNs, and it costs a through-time backward pass per case).
+/// RNNs: structural damping on, its distance the tanh units' matching loss (the
+/// paper's), Martens' diagonal preconditioner off (the papers found it does not help
+/// RNNs, and it costs a through-time backward pass per case).
 const RECURRENT: ProblemConfig = ProblemConfig {
     curvature: CurvatureKind::GaussNewton,
     structural_damping: Some(0.03),
+    structural_distance: StructuralDistance::TanhMatching,
     diagonal: DiagonalEstimator::None,
 };
 
@@ -401,6 +404,11 @@ mod tests {
         for p in RNN_TASKS {
             let cfg = p.defaults();
             assert_eq!(cfg.problem.structural_damping, Some(0.03), "{p:?}");
+            assert_eq!(
+                cfg.problem.structural_distance,
+                StructuralDistance::TanhMatching,
+                "{p:?}: the paper's distance"
+            );
             assert_eq!(cfg.problem.diagonal, DiagonalEstimator::None, "{p:?}");
             assert_eq!(cfg.hf.preconditioner, PreconditionerKind::Identity, "{p:?}");
             assert_eq!((cfg.batches.gradient, cfg.batches.curvature), (1000, 100), "{p:?}");

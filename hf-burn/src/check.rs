@@ -40,6 +40,11 @@ pub struct CurvatureCheck {
     pub baseline: f64,
     /// The number of random directions `v`.
     pub directions: usize,
+    /// For a network with its own [`Network::jvp_then_vjp`]: its `Jᵀ w(J v)` against
+    /// the generic forward mode's, the hidden states weighted too (`None` for a
+    /// network without one). Both are exact, so they agree to rounding: within
+    /// [`CurvatureCheck::network_tolerance`].
+    pub network_product: Option<f64>,
 }
 
 impl CurvatureCheck {
@@ -53,6 +58,16 @@ impl CurvatureCheck {
         self.jvp.max(self.gauss_newton).max(self.hessian)
     }
 
+    /// How far a network's own product may be from the generic forward mode's: both
+    /// exact, they differ by rounding only (`1e-10` in f64, `1e-4` in f32).
+    pub fn network_tolerance(&self) -> f64 {
+        if self.baseline <= Self::BASELINE_F64 {
+            1e-10
+        } else {
+            1e-4
+        }
+    }
+
     /// Whether every product agrees with the differences as far as they resolve: a
     /// product beyond its resolution means a wrong derivative rule (or a backward
     /// pass that is not the forward pass's derivative).
@@ -60,6 +75,7 @@ impl CurvatureCheck {
         self.jvp <= self.jvp_resolution
             && self.gauss_newton <= self.jvp_resolution
             && self.hessian <= self.hessian_resolution
+            && self.network_product.is_none_or(|e| e <= self.network_tolerance())
     }
 
     /// Whether the network's own noise, not the precision, limits the check: a
@@ -78,6 +94,9 @@ impl std::fmt::Display for CurvatureCheck {
             "worst relative error over {} directions: J v {:.1e}, Gauss-Newton {:.1e}, Hessian {:.1e}",
             self.directions, self.jvp, self.gauss_newton, self.hessian
         )?;
+        if let Some(e) = self.network_product {
+            write!(f, ", the network's own product against forward mode {e:.1e}")?;
+        }
         if self.is_consistent() {
             write!(f, ": consistent")?;
         } else {
@@ -128,7 +147,8 @@ fn flat<B: Backend>(t: Tensor<B, 2>) -> Tensor<B, 1> {
 /// Checks `evaluator`'s curvature products for the network at `theta` on `batch`
 /// against central differences along `directions` random unit directions, and
 /// reports the worst relative error of `J v`, the Gauss-Newton product and the
-/// Hessian product.
+/// Hessian product; for a network with its own products ([`Network::jvp_then_vjp`]),
+/// also how far they are from the generic forward mode's.
 ///
 /// Run it on an f64 backend with a small batch: `NdArray<f64>`, or Flex after
 /// `burn::tensor::backend::set_default_float_dtype::<Flex>(&device, DType::F64)` (once
@@ -242,6 +262,7 @@ pub fn check_curvature<B: Backend, N: Network<D>, L: MatchingLoss, const D: usiz
         forward_noise: 0.0,
         baseline,
         directions,
+        network_product: None,
     };
     let l2 = |t: Tensor<B, 1>| scalar(t.powi_scalar(2).sum()).sqrt();
     for k in 0..directions {
@@ -295,6 +316,21 @@ pub fn check_curvature<B: Backend, N: Network<D>, L: MatchingLoss, const D: usiz
             .max(NOISE_MARGIN * g_noise / (2.0 * h * hv_scale));
         let hv = hessian.curvature_product(&v)?;
         report.hessian = report.hessian.max(relative(hv.tensor(), &hv_fd));
+
+        // The network's own product against forward mode's, with the hidden states
+        // weighted as structural damping weights them.
+        let weight = |jv: Outputs<B>| Outputs {
+            z: evaluator
+                .loss()
+                .hessian_product(z.clone(), jv.z)
+                .div_scalar(rows as f64),
+            hidden: jv.hidden.map(|h| h.mul_scalar(0.5)),
+        };
+        if let Some(own) = evaluator.network_jvp_then_vjp(theta, &v, &batch.input, true, &weight)? {
+            let generic = evaluator.generic_jvp_then_vjp(theta, &v, &batch.input, true, &weight)?;
+            let e = relative(own.tensor(), generic.tensor());
+            report.network_product = Some(report.network_product.map_or(e, |old| old.max(e)));
+        }
     }
     Ok(report)
 }

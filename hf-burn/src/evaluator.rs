@@ -20,6 +20,7 @@ pub struct Evaluator<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize>
     templates: Templates<B, N, D>,
     loss: L,
     jvp: Jvp,
+    network_products: bool,
 }
 
 impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize> Evaluator<B, N, L, D> {
@@ -35,7 +36,16 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize> Evaluator<B, N,
             templates: Templates::new(network, device)?,
             loss,
             jvp: jvp.into(),
+            network_products: true,
         })
+    }
+
+    /// Whether the curvature products use the network's own
+    /// [`Network::jvp_then_vjp`] where it has one (in forward mode; the default) or
+    /// always the generic path (`false`: to measure or cross-check the network's).
+    pub fn with_network_products(mut self, enabled: bool) -> Self {
+        self.network_products = enabled;
+        self
     }
 
     /// How `J v` is computed.
@@ -111,6 +121,24 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize> Evaluator<B, N,
         hidden: bool,
         weight: &dyn Fn(Outputs<B>) -> Outputs<B>,
     ) -> Result<ParamVector<B>> {
+        if self.network_products && self.jvp == Jvp::ForwardMode {
+            if let Some(product) = self.network_jvp_then_vjp(theta, v, input, hidden, weight)? {
+                return Ok(product);
+            }
+        }
+        self.generic_jvp_then_vjp(theta, v, input, hidden, weight)
+    }
+
+    /// [`jvp_then_vjp`](Self::jvp_then_vjp) by the evaluator's strategy ([`Jvp`]) alone,
+    /// whatever the network provides.
+    pub fn generic_jvp_then_vjp(
+        &self,
+        theta: &ParamVector<B>,
+        v: &ParamVector<B>,
+        input: &Tensor<B, D>,
+        hidden: bool,
+        weight: &dyn Fn(Outputs<B>) -> Outputs<B>,
+    ) -> Result<ParamVector<B>> {
         self.check(theta)?;
         self.check(v)?;
         catch_unsupported(|| {
@@ -118,6 +146,24 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize> Evaluator<B, N,
                 .jvp_then_vjp(&self.templates, theta.tensor(), v.tensor(), input, hidden, weight)
         })
         .map(ParamVector::new)
+    }
+
+    /// [`jvp_then_vjp`](Self::jvp_then_vjp) by the network's own
+    /// [`Network::jvp_then_vjp`]; `None` for a network without one.
+    pub fn network_jvp_then_vjp(
+        &self,
+        theta: &ParamVector<B>,
+        v: &ParamVector<B>,
+        input: &Tensor<B, D>,
+        hidden: bool,
+        weight: &dyn Fn(Outputs<B>) -> Outputs<B>,
+    ) -> Result<Option<ParamVector<B>>> {
+        self.check(theta)?;
+        self.check(v)?;
+        Ok(self
+            .templates
+            .network_jvp_then_vjp(theta.tensor(), v.tensor(), input, hidden, weight)?
+            .map(ParamVector::new))
     }
 
     /// `Jᵀ w = J_zᵀ w_z + J_hᵀ w_h` at `theta`: one forward and one backward pass.

@@ -57,7 +57,7 @@ pub mod vector;
 pub use backend::{lift, lift2, scalar, tensor_from_f64, Inner, Outer};
 pub use batch::DataBatch;
 pub use check::{check_curvature, CurvatureCheck};
-pub use curvature::{CurvatureKind, CurvatureProduct, StructuralDamping};
+pub use curvature::{CurvatureKind, CurvatureProduct, StructuralDamping, StructuralDistance};
 pub use diagonal::DiagonalEstimator;
 pub use dual::Dual;
 pub use error::{Error, Result};

@@ -93,4 +93,32 @@ pub trait Network<const D: usize>: Clone + Send + Sync + 'static {
         let _ = (module, input, taps);
         None
     }
+
+    /// Optional: the curvature products' `Jᵀ w(J v)` computed by the network itself (a
+    /// hand-derived R-operator and backward pass, as Martens & Sutskever's code has
+    /// for its RNNs), used in place of the generic forward mode
+    /// ([`ForwardMode`](crate::ForwardMode)) for the Gauss-Newton and Fisher products.
+    ///
+    /// `module` holds `θ`; `tangent` holds `v` in the same parameters (its frozen
+    /// parameters zero). Compute `J v` for the outputs, and for the hidden states
+    /// when `hidden` is set (in the order [`forward`](Self::forward) returns them),
+    /// pass them to `weight` once, and return `Jᵀ w` for the weighted tangents `w` it
+    /// gives back, as a module of the same structure (each parameter holding its
+    /// part; frozen parameters are ignored). The default, `None`, leaves the product
+    /// to the generic path.
+    ///
+    /// [`check_curvature`](crate::check_curvature) compares an implementation with the
+    /// generic forward mode ([`CurvatureCheck::network_product`](crate::CurvatureCheck::network_product))
+    /// as well as with finite differences.
+    fn jvp_then_vjp<B: Backend>(
+        &self,
+        module: &Self::Module<B>,
+        tangent: &Self::Module<B>,
+        input: Tensor<B, D>,
+        hidden: bool,
+        weight: &dyn Fn(Outputs<B>) -> Outputs<B>,
+    ) -> Option<Self::Module<B>> {
+        let _ = (module, tangent, input, hidden, weight);
+        None
+    }
 }

@@ -170,6 +170,30 @@ impl ParamLayout {
         c.values
     }
 
+    /// `module` with its frozen float tensors set to zero: the template of a tangent,
+    /// whose frozen parameters do not move.
+    pub(crate) fn with_frozen_zero<B: Backend, M: Module<B>>(&self, module: M) -> M {
+        struct Zero<'a> {
+            trainable: &'a [bool],
+            index: usize,
+        }
+        impl<B: Backend> ModuleMapper<B> for Zero<'_> {
+            fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+                let frozen = !self.trainable[self.index];
+                self.index += 1;
+                if frozen {
+                    param.map(|t| t.zeros_like())
+                } else {
+                    param
+                }
+            }
+        }
+        module.map(&mut Zero {
+            trainable: &self.trainable,
+            index: 0,
+        })
+    }
+
     /// `module` with its frozen float tensors set to `values` (from [`frozen_values`](Self::frozen_values)),
     /// so that every backend's copy of a network holds the same constants.
     pub(crate) fn with_frozen<B: Backend, M: Module<B>>(&self, module: M, values: &[TensorData]) -> M {

@@ -4,7 +4,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::batch::DataBatch;
-use crate::curvature::{CurvatureKind, CurvatureProduct, StructuralDamping};
+use crate::curvature::{CurvatureKind, CurvatureProduct, StructuralDamping, StructuralDistance};
 use crate::diagonal::DiagonalEstimator;
 use crate::error::Result;
 use crate::evaluator::Evaluator;
@@ -91,6 +91,9 @@ pub struct ProblemConfig {
     pub curvature: CurvatureKind,
     /// Structural damping strength `μ` (recurrent networks); `None` disables it.
     pub structural_damping: Option<f64>,
+    /// The distance structural damping uses on the hidden states. Default the tanh
+    /// units' matching loss (the paper's).
+    pub structural_distance: StructuralDistance,
     /// The diagonal estimate for the preconditioner.
     pub diagonal: DiagonalEstimator,
 }
@@ -100,6 +103,7 @@ impl Default for ProblemConfig {
         Self {
             curvature: CurvatureKind::GaussNewton,
             structural_damping: None,
+            structural_distance: StructuralDistance::TanhMatching,
             diagonal: DiagonalEstimator::default(),
         }
     }
@@ -255,7 +259,10 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize> hf_core::Proble
         let c = self.curvature_batch().clone();
         let mut op = CurvatureProduct::new(&self.evaluator, theta.clone(), c, self.config.curvature, damping)?;
         if let Some(mu) = self.config.structural_damping {
-            op = op.with_structural_damping(StructuralDamping { mu });
+            op = op.with_structural_damping(StructuralDamping {
+                mu,
+                distance: self.config.structural_distance,
+            });
         }
         Ok(Box::new(op))
     }

@@ -23,6 +23,8 @@ pub struct Templates<B: Backend, N: Network<D>, const D: usize> {
     network: N,
     device: B::Device,
     base: N::Module<B>,
+    /// `base` with its frozen parameters zero: tangents load into it.
+    tangent_base: OnceLock<N::Module<B>>,
     inner: N::Module<Inner<B>>,
     outer: OnceLock<N::Module<Outer<B>>>,
     dual: OnceLock<N::Module<Dual<B>>>,
@@ -69,6 +71,7 @@ impl<B: Backend, N: Network<D>, const D: usize> Templates<B, N, D> {
             dual_inner: OnceLock::new(),
             inner_dual: OnceLock::new(),
             device: device.clone(),
+            tangent_base: OnceLock::new(),
             base,
             layout,
             network,
@@ -200,6 +203,33 @@ impl<B: Backend, N: Network<D>, const D: usize> Templates<B, N, D> {
     ) -> Result<Outputs<Dual<Inner<B>>>> {
         let module = load_pieces(self.built(&self.dual_inner).clone(), &self.layout, pieces)?;
         Ok(self.network.forward(&module, input))
+    }
+
+    /// `Jᵀ w(J v)` at `theta` by the network's own [`Network::jvp_then_vjp`], or `None`
+    /// when the network leaves it to the generic path.
+    ///
+    /// # Errors
+    /// [`Error::ParameterShape`] if `theta`, `v` or the module returned do not fit the layout.
+    pub fn network_jvp_then_vjp(
+        &self,
+        theta: &Tensor<B, 1>,
+        v: &Tensor<B, 1>,
+        input: &Tensor<B, D>,
+        hidden: bool,
+        weight: &dyn Fn(Outputs<B>) -> Outputs<B>,
+    ) -> Result<Option<Tensor<B, 1>>> {
+        let module = self.module(theta)?;
+        let zero = self
+            .tangent_base
+            .get_or_init(|| self.layout.with_frozen_zero(self.base.clone()));
+        let tangent = load(zero.clone(), &self.layout, v)?;
+        match self
+            .network
+            .jvp_then_vjp(&module, &tangent, input.clone(), hidden, weight)
+        {
+            Some(product) => self.layout.gather(&product).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// `Jᵀ w = J_zᵀ w_z + J_hᵀ w_h` at `theta`: a forward and a backward pass.

@@ -32,7 +32,9 @@ pub struct TanhRnn<B: Backend> {
 /// structural damping.
 ///
 /// Inputs are `[cases, steps, inputs]`; outputs are case-major rows
-/// `[cases · output_steps, outputs]`, hidden states `[cases · steps, hidden]`. A
+/// `[cases · output_steps, outputs]`, hidden states time-major rows `[steps · cases,
+/// hidden]` (step `t`'s states are rows `t·cases .. (t+1)·cases`; structural damping
+/// does not care about the order, and time-major needs no transposition). A
 /// multiplicative RNN would be another [`Network`] over the same data.
 ///
 /// # References
@@ -110,6 +112,22 @@ impl Network<3> for RnnSpec {
     ) -> Option<Outputs<B>> {
         Some(self.run(m, x, taps))
     }
+
+    /// The R-operator and back-propagation through time by hand
+    /// ([`rnn_product`](crate::rnn_product)): several times cheaper than the generic
+    /// forward mode on the small matrices of the papers' RNNs.
+    fn jvp_then_vjp<B: Backend>(
+        &self,
+        module: &TanhRnn<B>,
+        tangent: &TanhRnn<B>,
+        input: Tensor<B, 3>,
+        hidden: bool,
+        weight: &dyn Fn(Outputs<B>) -> Outputs<B>,
+    ) -> Option<TanhRnn<B>> {
+        Some(crate::rnn_product::jvp_then_vjp(
+            self, module, tangent, input, hidden, weight,
+        ))
+    }
 }
 
 impl RnnSpec {
@@ -117,32 +135,25 @@ impl RnnSpec {
         let [n, steps, inputs] = x.dims();
         let hidden = self.hidden;
         let k = self.output_steps.clamp(1, steps);
-        // Everything that does not depend on the previous state, for all steps at once:
-        // one [n·steps, inputs] × [inputs, hidden] matmul with the bias folded in. Each
-        // step of the recurrence is then one matmul, one add and one tanh.
-        let projected = taps
-            .affine(x.reshape([n * steps, inputs]), &m.input, Some(&m.hidden_bias), n)
-            .reshape([n, steps, hidden]);
         let mut h = taps.rows(&m.initial, n, n);
         let mut states = Vec::with_capacity(steps);
         for t in 0..steps {
-            let xt = projected
-                .clone()
-                .slice([0..n, t..t + 1, 0..hidden])
-                .reshape([n, hidden]);
-            h = (xt + taps.affine(h, &m.recurrent, None, n)).tanh();
+            // The input projection step by step, from slices of the input: slicing a
+            // tensor that needs a gradient (one projection of all steps at once) would
+            // make burn's backward pass write a zero-padded copy of the whole
+            // projection per step, 50 × [cases, steps, hidden] at T = 50.
+            let xt = x.clone().slice([0..n, t..t + 1, 0..inputs]).reshape([n, inputs]);
+            let projected = taps.affine(xt, &m.input, Some(&m.hidden_bias), n);
+            h = (projected + taps.affine(h, &m.recurrent, None, n)).tanh();
             states.push(h.clone());
         }
-        let states = Tensor::stack::<3>(states, 1);
-        // All output steps in one [n·k, hidden] × [hidden, outputs] matmul.
-        let out_rows = states
-            .clone()
-            .slice([0..n, steps - k..steps, 0..hidden])
-            .reshape([n * k, hidden]);
+        // All output steps in one [n·k, hidden] × [hidden, outputs] matmul, their rows
+        // case-major as the targets are.
+        let out_rows = Tensor::stack::<3>(states[steps - k..].to_vec(), 1).reshape([n * k, hidden]);
         let z = taps.affine(out_rows, &m.output, Some(&m.output_bias), n);
         Outputs {
             z,
-            hidden: Some(states.reshape([n * steps, hidden])),
+            hidden: Some(Tensor::cat(states, 0)),
         }
     }
 }

@@ -129,7 +129,7 @@ fn check<N: Network<D>, const D: usize>(net: N, loss: Loss, batch: DataBatch<B, 
     )
     .unwrap();
     if mu > 0.0 {
-        op = op.with_structural_damping(StructuralDamping { mu });
+        op = op.with_structural_damping(StructuralDamping::squared_error(mu));
     }
     let got = op.apply(&pv(v.clone())).unwrap().to_vec();
     let want = explicit(&ev, &theta, &batch.input, &v, lambda, mu);

@@ -154,35 +154,48 @@ fn structural_damping_adds_the_hidden_state_term() {
     let theta = random_theta(&ev, &mut rng);
     let p = theta.len();
     let (_, rh, jz, jh) = fd_jacobian(&ev, &theta, &b.input);
-    let z = host(ev.outputs(&vector(theta.clone()), b.input.clone()).unwrap().z);
+    let at_theta = ev.outputs(&vector(theta.clone()), b.input.clone()).unwrap();
+    let z = host(at_theta.z);
+    let states = host(at_theta.hidden.expect("the RNN exposes its hidden states"));
+    assert_eq!(states.len(), rh);
     let (lambda, mu) = (0.7, 0.03);
-    let op = CurvatureProduct::new(&ev, vector(theta.clone()), b.clone(), CurvatureKind::GaussNewton, lambda)
-        .unwrap()
-        .with_structural_damping(StructuralDamping { mu });
     let v = rng.normals(p, 1.0);
-    let got = op.apply(&vector(v.clone())).unwrap().to_vec();
     let gn = explicit_gn_product("squared", &z, &jz, 2, p, b.target.dims()[0], &v);
-    // μλ J_Sᵀ J_S v / R over the R output rows, the count the objective is averaged
+    let jsv: Vec<f64> = (0..rh).map(|r| (0..p).map(|c| jh[r * p + c] * v[c]).sum()).collect();
+    // μλ J_Sᵀ D_S J_S v / R over the R output rows, the count the objective is averaged
     // over (not the cases × steps hidden rows): μ then means the same at every length.
     let output_rows = b.target.dims()[0];
     assert_ne!(output_rows, rh / 3, "the test must tell the two counts apart");
-    let jsv: Vec<f64> = (0..rh).map(|r| (0..p).map(|c| jh[r * p + c] * v[c]).sum()).collect();
     let weight = mu * lambda / output_rows as f64;
-    let want: Vec<f64> = (0..p)
-        .map(|c| {
-            let sd = (0..rh).map(|r| jh[r * p + c] * jsv[r]).sum::<f64>() * weight;
-            gn[c] + sd + lambda * v[c]
-        })
-        .collect();
-    assert!(rel_err(&got, &want) < 1e-6, "{}", rel_err(&got, &want));
+    // D_S: the identity for squared error; for the tanh units' matching loss
+    // diag(1 − h²) on the units' inputs, which is diag(1/(1 − h²)) on the states.
+    let matching: Vec<f64> = states.iter().map(|h| 1.0 / (1.0 - h * h)).collect();
+    assert!(matching.iter().any(|d| *d > 1.2), "some units must be off their linear range");
+    for (sd, metric) in [
+        (StructuralDamping::squared_error(mu), vec![1.0; rh]),
+        (StructuralDamping::tanh_matching(mu), matching),
+    ] {
+        let op = CurvatureProduct::new(&ev, vector(theta.clone()), b.clone(), CurvatureKind::GaussNewton, lambda)
+            .unwrap()
+            .with_structural_damping(sd);
+        let got = op.apply(&vector(v.clone())).unwrap().to_vec();
+        let want: Vec<f64> = (0..p)
+            .map(|c| {
+                let term = (0..rh).map(|r| jh[r * p + c] * metric[r] * jsv[r]).sum::<f64>() * weight;
+                gn[c] + term + lambda * v[c]
+            })
+            .collect();
+        assert!(rel_err(&got, &want) < 1e-6, "{sd:?}: {}", rel_err(&got, &want));
 
-    // What ρ's undamped model leaves out: λ‖v‖² + μλ‖J_S v‖² / R.
-    let energy = hf_core::CurvatureOperator::damping_energy(&op, &vector(v.clone())).unwrap();
-    let want_energy = lambda * v.iter().map(|x| x * x).sum::<f64>() + weight * jsv.iter().map(|x| x * x).sum::<f64>();
-    assert!(
-        (energy - want_energy).abs() < 1e-6 * want_energy,
-        "{energy} vs {want_energy}"
-    );
+        // What ρ's undamped model leaves out: λ‖v‖² + μλ ⟨J_S v, D_S J_S v⟩ / R.
+        let energy = hf_core::CurvatureOperator::damping_energy(&op, &vector(v.clone())).unwrap();
+        let want_energy = lambda * v.iter().map(|x| x * x).sum::<f64>()
+            + weight * jsv.iter().zip(&metric).map(|(x, d)| d * x * x).sum::<f64>();
+        assert!(
+            (energy - want_energy).abs() < 1e-6 * want_energy,
+            "{sd:?}: {energy} vs {want_energy}"
+        );
+    }
 }
 
 #[test]

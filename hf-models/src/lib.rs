@@ -25,7 +25,6 @@ pub mod measures;
 pub mod pathological;
 pub mod rng;
 pub mod rnn;
-mod rnn_product;
 
 pub use autoencoder::{reconstruction_error, AutoencoderOutput, AutoencoderSpec, DenseStack};
 pub use batching::{BatchSizes, DeviceDataset, MinibatchSource, TaskSource};

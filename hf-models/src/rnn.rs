@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 use hf_burn::{tensor_from_f64, AffineTaps, Network, Outputs};
 
 use crate::init::{sparse_weights, SPARSE_CONNECTIONS};
+
+mod product;
 use crate::rng::SplitMix64;
 
 /// Parameters of [`RnnSpec`]'s network.
@@ -114,7 +116,7 @@ impl Network<3> for RnnSpec {
     }
 
     /// The R-operator and back-propagation through time by hand
-    /// ([`rnn_product`](crate::rnn_product)): several times cheaper than the generic
+    /// ([`product`]): several times cheaper than the generic
     /// forward mode on the small matrices of the papers' RNNs.
     fn jvp_then_vjp<B: Backend>(
         &self,
@@ -124,9 +126,7 @@ impl Network<3> for RnnSpec {
         hidden: bool,
         weight: &dyn Fn(Outputs<B>) -> Outputs<B>,
     ) -> Option<TanhRnn<B>> {
-        Some(crate::rnn_product::jvp_then_vjp(
-            self, module, tangent, input, hidden, weight,
-        ))
+        Some(product::jvp_then_vjp(self, module, tangent, input, hidden, weight))
     }
 }
 

@@ -27,7 +27,7 @@ use burn::prelude::*;
 
 use hf_burn::Outputs;
 
-use crate::rnn::{RnnSpec, TanhRnn};
+use super::{RnnSpec, TanhRnn};
 
 /// Case-major `[n, steps, d]` → time-major `[steps · n, d]` rows (one copy).
 fn time_major<B: Backend>(t: Tensor<B, 3>) -> Tensor<B, 2> {

@@ -15,6 +15,17 @@ use crate::settings::RunConfig;
 use crate::train::RunOptions;
 use hf_burn::train::MetricsRow;
 
+/// JSON has neither infinity nor NaN (serde_json writes both as `null`): reads `null`
+/// back as infinity, so that a record without a target round-trips.
+fn null_as_infinity<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
+}
+
+/// Reads `null` back as NaN (a measure never taken).
+fn null_as_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
 /// One method's run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MethodRun {
@@ -25,8 +36,10 @@ pub struct MethodRun {
     /// Iterations or steps done within the budget.
     pub iterations: usize,
     /// Held-out error at the end.
+    #[serde(deserialize_with = "null_as_nan")]
     pub final_held_out: f64,
-    /// Best held-out error seen.
+    /// Best held-out error seen (infinite without an evaluation).
+    #[serde(deserialize_with = "null_as_infinity")]
     pub best_held_out: f64,
     /// Seconds of training until the held-out error first reached the target.
     pub time_to_target_s: Option<f64>,
@@ -206,7 +219,9 @@ pub struct MacroResult {
     pub budget_s: f64,
     /// The held-out measure.
     pub measure: String,
-    /// The target: the best held-out error the best Adam run reached.
+    /// The target: the best held-out error the best Adam run reached (infinite
+    /// without an Adam run).
+    #[serde(deserialize_with = "null_as_infinity")]
     pub target: f64,
     /// Every run.
     pub runs: Vec<MethodRun>,

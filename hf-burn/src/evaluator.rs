@@ -36,13 +36,15 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize> Evaluator<B, N,
             templates: Templates::new(network, device)?,
             loss,
             jvp: jvp.into(),
-            network_products: true,
+            network_products: false,
         })
     }
 
     /// Whether the curvature products use the network's own
-    /// [`Network::jvp_then_vjp`] where it has one (in forward mode; the default) or
-    /// always the generic path (`false`: to measure or cross-check the network's).
+    /// [`Network::jvp_then_vjp`] where it has one (`true`, in forward mode) or the
+    /// generic path (`false`, the default). Opt in after measuring: the tanh RNN's
+    /// hand-derived product costs about what forward mode costs (docs/BENCHMARKS.md),
+    /// so the default stays with the path every network shares.
     pub fn with_network_products(mut self, enabled: bool) -> Self {
         self.network_products = enabled;
         self

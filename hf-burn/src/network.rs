@@ -97,7 +97,9 @@ pub trait Network<const D: usize>: Clone + Send + Sync + 'static {
     /// Optional: the curvature products' `Jᵀ w(J v)` computed by the network itself (a
     /// hand-derived R-operator and backward pass, as Martens & Sutskever's code has
     /// for its RNNs), used in place of the generic forward mode
-    /// ([`ForwardMode`](crate::ForwardMode)) for the Gauss-Newton and Fisher products.
+    /// ([`ForwardMode`](crate::ForwardMode)) for the Gauss-Newton and Fisher products
+    /// by an evaluator built
+    /// [`with_network_products(true)`](crate::Evaluator::with_network_products).
     ///
     /// `module` holds `θ`; `tangent` holds `v` in the same parameters (its frozen
     /// parameters zero). Compute `J v` for the outputs, and for the hidden states

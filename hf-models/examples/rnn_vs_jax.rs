@@ -9,8 +9,9 @@
 //! - the same product with structural damping (`μ = 0.03`, `λ = 1`, the hidden
 //!   states' tangents weighted by the tanh units' matching loss), as HF runs it on
 //!   these tasks;
-//! - both by the RNN's own R-operator (`RnnSpec`'s `Network::jvp_then_vjp`, the
-//!   default) and by the generic forward mode (`Evaluator::with_network_products(false)`);
+//! - both by the RNN's own R-operator (`RnnSpec`'s `Network::jvp_then_vjp`,
+//!   `Evaluator::with_network_products(true)`) and by the generic forward mode (the
+//!   default);
 //! - the gradient of the mean loss, for scale.
 //!
 //! It writes θ, v, the inputs and both products as `.npy` files and the timings as
@@ -155,7 +156,8 @@ fn run<B: Backend>(backend: &str, o: &Options, export: bool) -> Result<serde_jso
     let x = tensor_from_f64::<B, 3>(inputs.clone(), [CASES, STEPS, INPUTS], &device, DType::F32);
     let t = tensor_from_f64::<B, 2>(noise(CASES, 4), [CASES, 1], &device, DType::F32);
     let data = DataBatch::new(x, t)?;
-    let evaluator = Evaluator::<B, RnnSpec, Loss, 3>::new(spec.clone(), Loss::SquaredError, &device)?;
+    let evaluator =
+        Evaluator::<B, RnnSpec, Loss, 3>::new(spec.clone(), Loss::SquaredError, &device)?.with_network_products(true);
     let theta = ParamVector::from_module(&spec.sparse_init::<B>(1, &device, DType::F32))?;
     let p = evaluator.num_params();
     let v = ParamVector::new(tensor_from_f64(noise(p, 2), [p], &device, DType::F32));

@@ -115,9 +115,13 @@ impl Network<3> for RnnSpec {
         Some(self.run(m, x, taps))
     }
 
-    /// The R-operator and back-propagation through time by hand
-    /// ([`product`]): several times cheaper than the generic
-    /// forward mode on the small matrices of the papers' RNNs.
+    /// The R-operator and back-propagation through time by hand ([`product`]), as
+    /// Martens & Sutskever's code computes the product: no autodiff graph and no dual
+    /// numbers, used by an evaluator built `with_network_products(true)`. It costs
+    /// about what the generic forward mode costs on this network (both are bound by
+    /// the same matrix multiplies; a little less without structural damping, a little
+    /// more with it: docs/BENCHMARKS.md, "The recurrent Gauss-Newton product against
+    /// JAX"), so the default stays forward mode; it agrees with it to rounding.
     fn jvp_then_vjp<B: Backend>(
         &self,
         module: &TanhRnn<B>,

@@ -55,7 +55,9 @@ fn setup(task: Task) -> (Evaluator<B, RnnSpec, Loss, 3>, DataBatch<B, 3>, ParamV
     let rows = data.cases * data.rows_per_case;
     let target = tensor_from_f64::<B, 2>(wide(&data.targets), [rows, spec.outputs], &device, DType::F64);
     let batch = DataBatch::new(input, target).unwrap();
-    let evaluator = Evaluator::new(spec.clone(), spec_task.loss(), &device).unwrap();
+    let evaluator = Evaluator::new(spec.clone(), spec_task.loss(), &device)
+        .unwrap()
+        .with_network_products(true);
     let theta = ParamVector::from_module(&spec.sparse_init::<B>(7, &device, DType::F64)).unwrap();
     let p = theta.len();
     let jitter: Vec<f64> = (0..p).map(|_| 0.05 * rng.normal()).collect();

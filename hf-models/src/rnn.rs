@@ -115,7 +115,7 @@ impl Network<3> for RnnSpec {
         Some(self.run(m, x, taps))
     }
 
-    /// The R-operator and back-propagation through time by hand ([`product`]), as
+    /// The R-operator and back-propagation through time by hand (`hf-models/src/rnn/product.rs`), as
     /// Martens & Sutskever's code computes the product: no autodiff graph and no dual
     /// numbers, used by an evaluator built `with_network_products(true)`. It costs
     /// about what the generic forward mode costs on this network (both are bound by

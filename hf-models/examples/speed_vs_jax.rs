@@ -26,7 +26,6 @@
 //! `--only gradient|product` runs one measurement many times (for `perf record`).
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use burn::backend::{Autodiff, Flex, NdArray};
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
@@ -39,7 +38,9 @@ use hf_core::CurvatureOperator;
 use hf_models::autoencoder::AutoencoderSpec;
 use hf_models::idx::{load_mnist, Split, DEBIAN_FASHION_MNIST};
 
-type Error = Box<dyn std::error::Error>;
+mod common;
+
+use common::{host, measure, noise, write_npy, Error};
 
 const BATCH: usize = 1000;
 
@@ -81,61 +82,6 @@ fn options() -> Result<Options, Error> {
         return Err("--repeats takes a positive integer".into());
     }
     Ok(o)
-}
-
-/// Median, minimum and maximum seconds of `repeats` runs after one warm-up.
-fn measure(repeats: usize, mut f: impl FnMut() -> Result<(), Error>) -> Result<[f64; 3], Error> {
-    f()?;
-    let mut times = Vec::with_capacity(repeats);
-    for _ in 0..repeats {
-        let t = Instant::now();
-        f()?;
-        times.push(t.elapsed().as_secs_f64());
-    }
-    times.sort_by(f64::total_cmp);
-    Ok([times[times.len() / 2], times[0], times[times.len() - 1]])
-}
-
-/// Deterministic values in [−½, ½) (no RNG dependency, reproducible in the export).
-fn noise(n: usize, seed: u64) -> Vec<f64> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (s >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-        })
-        .collect()
-}
-
-/// Writes a little-endian f32 array in NumPy's `.npy` format (version 1.0).
-fn write_npy(path: &Path, shape: &[usize], values: &[f32]) -> Result<(), Error> {
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape = if dims.len() == 1 {
-        format!("({},)", dims[0])
-    } else {
-        format!("({})", dims.join(", "))
-    };
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
-    // Magic (6) + version (2) + header length (2) + header, padded to 64 with a newline.
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend_from_slice(&u16::try_from(header.len())?.to_le_bytes());
-    bytes.extend_from_slice(header.as_bytes());
-    for v in values {
-        bytes.extend_from_slice(&v.to_le_bytes());
-    }
-    std::fs::write(path, bytes)?;
-    Ok(())
-}
-
-fn host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<Vec<f32>, Error> {
-    Ok(t.into_data()
-        .convert::<f32>()
-        .to_vec::<f32>()
-        .map_err(|e| format!("{e:?}"))?)
 }
 
 /// The first `BATCH` images of the model's data set, pixels in [0, 1].

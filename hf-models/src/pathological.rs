@@ -110,6 +110,20 @@ pub const SUCCESS_ERROR: f64 = 0.01;
 /// At most this many distinct lengths in a test set ([`TaskSpec::test_lengths`]).
 pub const MAX_TEST_LENGTHS: usize = 11;
 
+impl Task {
+    /// Every task, in the paper's order.
+    pub const ALL: [Task; 8] = [
+        Task::Addition,
+        Task::Multiplication,
+        Task::Xor,
+        Task::TemporalOrder2,
+        Task::TemporalOrder3,
+        Task::RandomPermutation,
+        Task::Memorization5Bit,
+        Task::Memorization20Bit,
+    ];
+}
+
 impl TaskSpec {
     /// A task of minimum length `length`.
     ///

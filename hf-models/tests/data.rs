@@ -13,17 +13,6 @@ use hf_models::{
     Split, SplitMix64, Task, TaskSpec,
 };
 
-const ALL_TASKS: [Task; 8] = [
-    Task::Addition,
-    Task::Multiplication,
-    Task::Xor,
-    Task::TemporalOrder2,
-    Task::TemporalOrder3,
-    Task::RandomPermutation,
-    Task::Memorization5Bit,
-    Task::Memorization20Bit,
-];
-
 #[test]
 fn curves_are_deterministic_smooth_images() {
     let a = curves::generate(20, 7).unwrap();
@@ -45,7 +34,7 @@ fn curves_are_deterministic_smooth_images() {
 
 #[test]
 fn tasks_have_the_declared_shapes_and_are_deterministic() {
-    for task in ALL_TASKS {
+    for task in Task::ALL {
         let spec = TaskSpec::new(task, 60).unwrap();
         let b = spec.generate(7, &mut SplitMix64::new(3)).unwrap();
         let (lo, hi) = spec.length_range();

@@ -15,17 +15,6 @@ use hf_models::{RnnSpec, SplitMix64, Task, TaskSpec};
 
 type B = NdArray<f64>;
 
-const TASKS: [Task; 8] = [
-    Task::Addition,
-    Task::Multiplication,
-    Task::Xor,
-    Task::TemporalOrder2,
-    Task::TemporalOrder3,
-    Task::RandomPermutation,
-    Task::Memorization5Bit,
-    Task::Memorization20Bit,
-];
-
 fn rel_err(a: &ParamVector<B>, b: &ParamVector<B>) -> f64 {
     let (a, b) = (a.to_vec(), b.to_vec());
     let num: f64 = a.iter().zip(&b).map(|(x, y)| (x - y).powi(2)).sum::<f64>().sqrt();
@@ -67,7 +56,7 @@ fn setup(task: Task) -> (Evaluator<B, RnnSpec, Loss, 3>, DataBatch<B, 3>, ParamV
 
 #[test]
 fn the_rnn_product_equals_forward_mode_and_finite_differences_on_every_task() {
-    for task in TASKS {
+    for task in Task::ALL {
         let (evaluator, batch, theta) = setup(task);
         let report = check_curvature(&evaluator, &theta, &batch, 2).unwrap();
         let own = report.network_product.expect("the RNN has its own product");
@@ -81,7 +70,7 @@ fn the_rnn_product_equals_forward_mode_and_finite_differences_on_every_task() {
 
 #[test]
 fn the_rnn_product_with_structural_damping_equals_forward_mode_on_every_task() {
-    for task in TASKS {
+    for task in Task::ALL {
         let (evaluator, batch, theta) = setup(task);
         let generic = evaluator.clone().with_network_products(false);
         let p = theta.len();

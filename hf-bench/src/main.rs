@@ -28,7 +28,7 @@ use preset::{Preset, DEFAULT_SEQ_LEN};
 use progress::Verbosity;
 use settings::OptimizerKind;
 use settings::RunConfig;
-use train::{RunEnd, RunOptions};
+use train::{RunEnd, RunOptions, Worker};
 
 /// Hessian-free optimization of deep and recurrent networks.
 #[derive(Parser, Debug)]
@@ -50,6 +50,9 @@ enum Command {
     /// Run one of the papers' studies.
     #[command(subcommand)]
     Experiment(ExperimentCommand),
+    /// Coordinate the processes of one multi-process run (`train --nodes`): start it
+    /// first, one per run, and stop it (Ctrl-C) when the run has ended.
+    Orchestrator(OrchestratorArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -197,6 +200,42 @@ struct TrainArgs {
     /// One line per iteration.
     #[arg(long)]
     verbose: bool,
+    /// Data-parallel HF on this many workers in this process, one device each
+    /// (`cuda:0..N-1`, wgpu's adapters; on a CPU backend they share its device):
+    /// each worker computes every batch quantity on its shard of the batch and the
+    /// workers sum them over burn-collective. A run resumes on any number of workers.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    devices: u32,
+    /// Data-parallel HF on this many processes (or machines), one worker each,
+    /// coordinated by `hessfree orchestrator`; give each process its --rank, and
+    /// --orchestrator and --node-address.
+    #[arg(long, requires_all = ["rank", "orchestrator", "node_address"], conflicts_with = "devices",
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    nodes: Option<u32>,
+    /// This process's rank, 0..nodes: rank 0 writes the run directory, the others
+    /// write nothing.
+    #[arg(long, requires = "nodes")]
+    rank: Option<u32>,
+    /// The orchestrator's address, ws://HOST:PORT.
+    #[arg(long, requires = "nodes", value_name = "ws://HOST:PORT")]
+    orchestrator: Option<String>,
+    /// How the other processes reach this one, ws://HOST:PORT; its data service
+    /// listens on PORT on every interface.
+    #[arg(long, requires = "nodes", value_name = "ws://HOST:PORT")]
+    node_address: Option<String>,
+    /// Seconds a worker waits for the others in one sum before it stops with an
+    /// error naming the worker it lost.
+    #[arg(long, default_value_t = 60.0)]
+    collective_timeout: f64,
+}
+
+/// Coordinates the processes of one multi-process run.
+#[derive(clap::Args, Debug)]
+struct OrchestratorArgs {
+    /// The port to listen on (every interface); the processes' --orchestrator is
+    /// ws://THIS_HOST:PORT.
+    #[arg(long)]
+    port: u16,
 }
 
 /// Creates `dir` and proves it writable; on failure removes what it created.
@@ -313,6 +352,13 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
         None => run_dir::RunIdentity::from_flags(&flags, DEFAULT_SEQ_LEN),
     };
     let cfg = effective_config(&args, identity.preset, args.resume.as_deref())?;
+    let worker = worker(&args)?;
+    if worker.workers > 1 && identity.optimizer != OptimizerKind::Hf {
+        return Err(CliError::Config(
+            "--devices and --nodes run HF only: Adam and SGD train on one device (drop them, or use --optimizer hf)"
+                .into(),
+        ));
+    }
     if args.print_config {
         println!("{}", serde_json::to_string_pretty(&cfg).expect("settings serialize"));
         return Ok(ExitCode::SUCCESS);
@@ -325,7 +371,7 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
     };
     // A new run never replaces another by accident: refused before any data is read
     // (and again under the directory's lock, when it is claimed).
-    if args.resume.is_none() && !args.overwrite {
+    if args.resume.is_none() && !args.overwrite && worker.leads() {
         let present = run_dir::run_files(&out);
         if !present.is_empty() {
             return Err(CliError::RunExists {
@@ -375,6 +421,7 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
         config: cfg.clone(),
         data,
         interrupt: interrupt.clone(),
+        worker: worker.clone(),
     };
     // Called once the data is loaded, the network built and (on resume) the
     // checkpoint and metrics verified: only then is the directory claimed and
@@ -403,14 +450,22 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
         claimed = Some(held);
         Ok(())
     };
-    let trained = on_backend!(identity.backend, |B, device, dtype| setup::run::<B>(
-        &opts,
-        experiment,
-        &device,
-        dtype,
-        &mut claim_dir
-    ))?;
+    let in_process = worker.node.is_none() && worker.workers > 1;
+    let mut no_claim = || Ok(());
+    let claim: train::Claim<'_> = if worker.leads() { &mut claim_dir } else { &mut no_claim };
+    let trained = on_backend!(identity.backend, |B, device, dtype| if in_process {
+        run_workers::<B>(&opts, experiment, dtype, claim)
+    } else {
+        setup::run::<B>(&opts, experiment, &device, dtype, claim)
+    })?;
     let summary = trained.summary;
+    if !worker.leads() {
+        println!(
+            "worker {} of {}: {} iterations ({}); rank 0 wrote the records",
+            worker.rank, worker.workers, summary.iterations, summary.stop
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     println!(
         "{} · {} · {}: {} iterations ({}), objective {:.4e}, held-out {} {:.4e}, {:.1} s; records in {}",
         summary.preset,
@@ -445,6 +500,98 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
             ExitCode::from(interrupt.exit_status().unwrap_or(interrupt::EXIT_SIGINT))
         }
     })
+}
+
+/// A data-parallel run in this process: workers `1..workers` on threads of their
+/// own, worker 0 (which writes the run's files) on this one. Each loads the data and
+/// builds the network itself from the same seed. A worker that fails ends the
+/// process with its error: the others would otherwise wait for it in their next sum.
+fn run_workers<B: burn::prelude::Backend>(
+    opts: &RunOptions,
+    experiment: preset::Experiment,
+    dtype: DType,
+    claim: train::Claim<'_>,
+) -> Result<train::Trained> {
+    let workers = opts.worker.workers;
+    let helpers: Vec<_> = (1..workers)
+        .map(|rank| {
+            let mut opts = opts.clone();
+            opts.worker.rank = rank;
+            opts.verbosity = Verbosity::Quiet;
+            let experiment = experiment.clone();
+            std::thread::Builder::new()
+                .name(format!("hf-worker-{rank}"))
+                .spawn(move || {
+                    let device = hf_burn::worker_device::<B>(rank);
+                    if let Err(e) = setup::run::<B>(&opts, experiment, &device, dtype, &mut || Ok(())) {
+                        eprintln!("error: worker {rank} of {workers}: {e}");
+                        std::process::exit(1);
+                    }
+                })
+                .map_err(|e| CliError::Unsupported(format!("cannot start worker {rank}: {e}")))
+        })
+        .collect::<Result<_>>()?;
+    let trained = setup::run::<B>(opts, experiment, &hf_burn::worker_device::<B>(0), dtype, claim)?;
+    for h in helpers {
+        let _ = h.join();
+    }
+    Ok(trained)
+}
+
+/// This process's worker, from `--devices` or `--nodes`, `--rank`, `--orchestrator`
+/// and `--node-address`.
+fn worker(args: &TrainArgs) -> Result<Worker> {
+    let t = args.collective_timeout;
+    if !(t.is_finite() && t > 0.0) {
+        return Err(CliError::Config(format!(
+            "--collective-timeout {t}: give a positive number of seconds"
+        )));
+    }
+    let timeout = std::time::Duration::from_secs_f64(t);
+    let Some(nodes) = args.nodes else {
+        return Ok(Worker {
+            workers: args.devices as usize,
+            timeout,
+            ..Worker::SOLE
+        });
+    };
+    let rank = args.rank.unwrap_or(0);
+    if rank >= nodes {
+        return Err(CliError::Config(format!(
+            "--rank {rank} with --nodes {nodes}: the ranks are 0 to {}",
+            nodes - 1
+        )));
+    }
+    Ok(Worker {
+        rank: rank as usize,
+        workers: nodes as usize,
+        timeout,
+        node: Some(train::Node {
+            orchestrator: args.orchestrator.clone().unwrap_or_default(),
+            address: args.node_address.clone().unwrap_or_default(),
+        }),
+    })
+}
+
+/// `hessfree orchestrator`: burn-collective's orchestrator until Ctrl-C or SIGTERM.
+fn orchestrator(args: OrchestratorArgs) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Unsupported(format!("cannot start the orchestrator's runtime: {e}")))?;
+    // Fail early and clearly on a port in use: burn-collective would only log it.
+    std::net::TcpListener::bind(("0.0.0.0", args.port)).map_err(|e| {
+        CliError::Config(format!(
+            "--port {}: cannot listen there ({e}); choose a free port",
+            args.port
+        ))
+    })?;
+    eprintln!(
+        "orchestrator listening on port {}: start each process with --orchestrator ws://THIS_HOST:{}; stop it          (Ctrl-C) once the run has ended",
+        args.port, args.port
+    );
+    runtime.block_on(burn_collective::start_global_orchestrator(args.port));
+    Ok(())
 }
 
 /// Runs a macro comparison on backend `b`, writing its runs under `runs`.
@@ -734,6 +881,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(args) => train(args),
         Command::Bench(args) => bench(args).map(|()| ExitCode::SUCCESS),
+        Command::Orchestrator(args) => orchestrator(args).map(|()| ExitCode::SUCCESS),
         Command::Experiment(ExperimentCommand::RnnTasks(args)) => rnn_tasks(args).map(|()| ExitCode::SUCCESS),
     };
     match result {

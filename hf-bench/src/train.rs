@@ -3,6 +3,7 @@
 //! momentum from the same initialization — and its records written.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use burn::module::AutodiffModule;
@@ -15,7 +16,7 @@ use hf_burn::train::{
     FirstOrder, FirstOrderConfig, HeldOutMeasure, MetricsRow, Trainer, TrainingMethod, TrainingObserver,
     TrainingRecord, TrainingReport, TrainingStop,
 };
-use hf_burn::{BatchSource, BurnProblem, Inner, Loss, Network, ParamVector};
+use hf_burn::{BatchSource, BurnProblem, CollectiveReduction, Inner, Loss, Network, ParamVector};
 use hf_core::{BoxError, Control, HfState, StopReason};
 
 use crate::error::{CliError, Result};
@@ -48,6 +49,47 @@ pub struct RunOptions {
     pub data: Option<DataInfo>,
     /// Ctrl-C and SIGTERM.
     pub interrupt: Interrupt,
+    /// This worker of a data-parallel run.
+    pub worker: Worker,
+}
+
+/// One worker of a data-parallel run: rank `rank` of `workers`. Rank 0 leads: it
+/// alone writes the run directory, the metrics, the checkpoints and the progress.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Worker {
+    /// This worker's rank, `0..workers`.
+    pub rank: usize,
+    /// Workers in the run.
+    pub workers: usize,
+    /// How long a worker waits for the others in one sum before it stops.
+    pub timeout: Duration,
+    /// This process's node of a multi-process run; `None`: the workers are threads
+    /// of this process.
+    pub node: Option<Node>,
+}
+
+/// A process of a multi-process run (burn-collective's global mode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    /// The orchestrator, `ws://host:port`.
+    pub orchestrator: String,
+    /// How the other nodes reach this one, `ws://host:port`.
+    pub address: String,
+}
+
+impl Worker {
+    /// The only worker of a run on one device.
+    pub const SOLE: Worker = Worker {
+        rank: 0,
+        workers: 1,
+        timeout: hf_burn::DEFAULT_COLLECTIVE_TIMEOUT,
+        node: None,
+    };
+
+    /// Whether this worker writes the run's files.
+    pub fn leads(&self) -> bool {
+        self.rank == 0
+    }
 }
 
 /// Claims the run directory once everything it takes to start has been read and
@@ -156,7 +198,29 @@ where
 {
     let cfg = &opts.config;
     let label = setup.held_out.name().to_string();
-    let problem = BurnProblem::new(setup.network, setup.loss, setup.source, cfg.problem, device)?;
+    let mut problem = BurnProblem::new(setup.network, setup.loss, setup.source, cfg.problem, device)?;
+    let w = &opts.worker;
+    if w.workers > 1 {
+        let reduction = match &w.node {
+            None => CollectiveReduction::<B>::new(
+                w.rank,
+                w.workers,
+                device.clone(),
+                burn::collective::CollectiveConfig::default().with_num_devices(w.workers),
+                w.timeout,
+            ),
+            Some(node) => CollectiveReduction::<B>::global(
+                w.rank,
+                w.workers,
+                device.clone(),
+                &node.orchestrator,
+                &node.address,
+                w.timeout,
+            ),
+        }
+        .map_err(hf_burn::Error::from)?;
+        problem = problem.data_parallel(Arc::new(reduction));
+    }
     let parameters = problem.evaluator().num_params();
     let preset = name(&opts.preset);
     let optimizer = name(&opts.optimizer);
@@ -186,7 +250,9 @@ where
     };
     let final_objective = outcome.rows.last().map_or(f64::NAN, |r| r.objective);
     let title = format!("{preset} · {optimizer} · {}", opts.backend);
-    crate::plot::training_curve(&opts.out.join("training.png"), &title, &label, &outcome.rows)?;
+    if opts.worker.leads() {
+        crate::plot::training_curve(&opts.out.join("training.png"), &title, &label, &outcome.rows)?;
+    }
     let summary = Summary {
         preset,
         backend: opts.backend.clone(),
@@ -203,12 +269,14 @@ where
         data: opts.data.clone(),
         config: cfg.clone(),
     };
-    write_atomic(
-        &opts.out.join("summary.json"),
-        serde_json::to_string_pretty(&summary)
-            .expect("summary serializes")
-            .as_bytes(),
-    )?;
+    if opts.worker.leads() {
+        write_atomic(
+            &opts.out.join("summary.json"),
+            serde_json::to_string_pretty(&summary)
+                .expect("summary serializes")
+                .as_bytes(),
+        )?;
+    }
     Ok(Trained {
         summary,
         rows: outcome.rows,
@@ -271,12 +339,14 @@ where
         trainer.start_at(initial)
     };
     claim()?;
-    let progress = Progress::new(cfg.hf.max_iterations, state.iteration, opts.verbosity);
-    let mut trainer = trainer
-        .metrics(&opts.out, state.iteration)?
-        .checkpoints(&opts.out, identity)
-        .observe(ProgressObserver { progress, label })
-        .observe(InterruptObserver(opts.interrupt.clone()));
+    if opts.worker.leads() {
+        let progress = Progress::new(cfg.hf.max_iterations, state.iteration, opts.verbosity);
+        trainer = trainer
+            .metrics(&opts.out, state.iteration)?
+            .checkpoints(&opts.out, identity)
+            .observe(ProgressObserver { progress, label });
+    }
+    let mut trainer = trainer.observe(InterruptObserver(opts.interrupt.clone()));
     let report = trainer.run(&mut state)?;
     let end = match report.stop {
         TrainingStop::Optimizer(StopReason::Requested) if opts.interrupt.requested() => RunEnd::Interrupted,

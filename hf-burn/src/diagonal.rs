@@ -11,6 +11,7 @@ use crate::error::Result;
 use crate::evaluator::Evaluator;
 use crate::loss::MatchingLoss;
 use crate::network::{Network, Outputs};
+use crate::shard::Shard;
 use crate::vector::ParamVector;
 
 /// How to estimate the diagonal `d` that the preconditioner is built from.
@@ -44,16 +45,6 @@ impl Default for DiagonalEstimator {
     fn default() -> Self {
         DiagonalEstimator::SquaredGradients { max_cases: 100 }
     }
-}
-
-/// `n` random signs ±1 (reproducible, independent of the backend's generator), 64 per draw.
-pub(crate) fn signs(rng: &mut SplitMix64, n: usize) -> Vec<f64> {
-    let mut out = Vec::with_capacity(n);
-    while out.len() < n {
-        let bits = rng.next_u64();
-        out.extend((0..64.min(n - out.len())).map(|k| if bits >> k & 1 == 1 { 1.0 } else { -1.0 }));
-    }
-    out
 }
 
 /// `max_cases` distinct cases of `n`, sorted, drawn by a partial Fisher-Yates shuffle
@@ -112,15 +103,29 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize> Evaluator<B, N,
         samples: usize,
         seed: u64,
     ) -> Result<ParamVector<B>> {
+        self.shard_chapelle_erhan_diagonal(theta, batch, Shard::whole(batch.len()), samples, seed)
+    }
+
+    /// [`chapelle_erhan_diagonal`](Self::chapelle_erhan_diagonal) on `batch`, the
+    /// `shard` of a larger batch: the signs are that batch's draws for these cases.
+    fn shard_chapelle_erhan_diagonal(
+        &self,
+        theta: &ParamVector<B>,
+        batch: &DataBatch<B, D>,
+        shard: Shard,
+        samples: usize,
+        seed: u64,
+    ) -> Result<ParamVector<B>> {
         let z = self.outputs(theta, batch.input.clone())?.z;
         let dims = z.dims();
         let device = z.device();
         let dtype = z.dtype();
         let mut rng = SplitMix64::new(seed);
         let samples = samples.max(1);
+        let per_case = dims[0] * dims[1] / batch.len();
         let mut sum = theta.tensor().zeros_like();
         for _ in 0..samples {
-            let v = tensor_from_f64::<B, 2>(signs(&mut rng, dims[0] * dims[1]), dims, &device, dtype);
+            let v = tensor_from_f64::<B, 2>(shard.signs(&mut rng, per_case), dims, &device, dtype);
             let w = Outputs::new(self.loss().hessian_sqrt_product(z.clone(), v));
             let y = self.vjp(theta, &batch.input, &w)?;
             sum = sum + y.into_tensor().square();
@@ -139,19 +144,41 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize> Evaluator<B, N,
         batch: &DataBatch<B, D>,
         draw: u64,
     ) -> Result<Option<ParamVector<B>>> {
+        Ok(self
+            .shard_diagonal(estimator, theta, batch, Shard::whole(batch.len()), draw)?
+            .map(|(d, _)| d))
+    }
+
+    /// [`diagonal`](Self::diagonal) on `batch`, the `shard` of a larger batch held by
+    /// one worker of a data-parallel run, with its weight in the whole batch's
+    /// estimate: the whole estimate is `Σ_k weight_k · d_k` over the workers, with
+    /// the same random subset and signs as one worker's on the whole batch.
+    pub fn shard_diagonal(
+        &self,
+        estimator: DiagonalEstimator,
+        theta: &ParamVector<B>,
+        batch: &DataBatch<B, D>,
+        shard: Shard,
+        draw: u64,
+    ) -> Result<Option<(ParamVector<B>, f64)>> {
         Ok(match estimator {
             DiagonalEstimator::None => None,
-            DiagonalEstimator::SquaredGradients { max_cases } => {
-                let subset = random_subset(batch.len(), max_cases, draw);
-                let data = match subset {
-                    Some(cases) => batch.select(&cases)?,
-                    None => batch.clone(),
-                };
-                Some(self.squared_gradient_diagonal(theta, &data)?)
-            }
-            DiagonalEstimator::ChapelleErhan { samples, seed } => {
-                Some(self.chapelle_erhan_diagonal(theta, batch, samples, seed)?)
-            }
+            DiagonalEstimator::SquaredGradients { max_cases } => match random_subset(shard.total, max_cases, draw) {
+                None => Some((self.squared_gradient_diagonal(theta, batch)?, shard.share())),
+                Some(cases) => {
+                    let mine = shard.local(&cases);
+                    if mine.is_empty() {
+                        Some((ParamVector::new(theta.tensor().zeros_like()), 0.0))
+                    } else {
+                        let weight = mine.len() as f64 / cases.len() as f64;
+                        Some((self.squared_gradient_diagonal(theta, &batch.select(&mine)?)?, weight))
+                    }
+                }
+            },
+            DiagonalEstimator::ChapelleErhan { samples, seed } => Some((
+                self.shard_chapelle_erhan_diagonal(theta, batch, shard, samples, seed)?,
+                shard.share(),
+            )),
         })
     }
 }

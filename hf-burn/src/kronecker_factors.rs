@@ -10,11 +10,11 @@ use hf_core::{KroneckerFactor, SplitMix64};
 
 use crate::backend::{lift, tensor_from_f64};
 use crate::batch::DataBatch;
-use crate::diagonal::signs;
 use crate::error::Result;
 use crate::evaluator::Evaluator;
 use crate::loss::MatchingLoss;
 use crate::network::Network;
+use crate::shard::Shard;
 use crate::squared_gradients::parameter_order;
 use crate::vector::ParamVector;
 
@@ -48,6 +48,20 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize> Evaluator<B, N,
         batch: &DataBatch<B, D>,
         seed: u64,
     ) -> Result<Option<Vec<KroneckerFactor>>> {
+        self.shard_kronecker_factors(theta, batch, Shard::whole(batch.len()), seed)
+    }
+
+    /// [`kronecker_factors`](Self::kronecker_factors) on `batch`, the `shard` of a
+    /// larger batch held by one worker of a data-parallel run: means over the shard,
+    /// with the signs the whole batch draws for these cases, so that the shares'
+    /// weighted sum over the workers is one worker's factors on the whole batch.
+    pub fn shard_kronecker_factors(
+        &self,
+        theta: &ParamVector<B>,
+        batch: &DataBatch<B, D>,
+        shard: Shard,
+        seed: u64,
+    ) -> Result<Option<Vec<KroneckerFactor>>> {
         let cases = batch.len();
         let Some((out, sites)) = self.tapped_forward(theta, batch)? else {
             return Ok(None);
@@ -56,7 +70,7 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize> Evaluator<B, N,
         let dims = z.dims();
         let plain = z.clone().inner();
         let v = tensor_from_f64::<B, 2>(
-            signs(&mut SplitMix64::new(seed), dims[0] * dims[1]),
+            shard.signs(&mut SplitMix64::new(seed), dims[0] * dims[1] / cases),
             dims,
             &plain.device(),
             plain.dtype(),

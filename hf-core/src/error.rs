@@ -51,6 +51,21 @@ pub enum Error {
     #[error("observer error: {0}")]
     Observer(#[source] BoxError),
 
+    /// The workers of a data-parallel run hold different values of a quantity that
+    /// must be the same everywhere (the initial parameters, say).
+    #[error(
+        "the data-parallel workers disagree on {what}: start every worker from the same seed, checkpoint and settings"
+    )]
+    WorkersDisagree {
+        /// The quantity.
+        what: &'static str,
+    },
+
+    /// A data-parallel reduction failed: a worker was lost or could not be reached,
+    /// or the transport failed. The run stopped; its last checkpoint is intact.
+    #[error("data-parallel reduction failed: {0}")]
+    Reduction(#[source] BoxError),
+
     /// The user's problem or a backend reported an error.
     #[error("problem or backend error: {0}")]
     Backend(#[source] BoxError),

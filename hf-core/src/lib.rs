@@ -57,6 +57,7 @@ pub mod observer;
 pub mod operator;
 pub mod preconditioner;
 pub mod problem;
+pub mod reduction;
 pub mod rng;
 pub mod solver;
 pub mod state;
@@ -78,6 +79,7 @@ pub use observer::{Control, History, IterationRecord, Observer, PhaseTimes, Step
 pub use operator::{check_dim, CurvatureOperator, DenseOperator, L2Regularized};
 pub use preconditioner::{Diagonal, Identity, Preconditioner, PreconditionerContext};
 pub use problem::{Batch, Problem};
+pub use reduction::{ReducedOperator, Reduction, SingleWorker, ThreadReduction};
 pub use rng::SplitMix64;
 pub use solver::{
     QuadraticModel, SolveOutcome, Solver, SolverIterationRecord, SolverObserver, Spectrum, StoredIterate, Termination,

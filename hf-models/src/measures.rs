@@ -6,7 +6,7 @@
 use burn::prelude::*;
 
 use hf_burn::train::HeldOutMeasure;
-use hf_burn::{DataBatch, Evaluator, MatchingLoss, Network, ParamVector};
+use hf_burn::{DataBatch, Evaluator, MatchingLoss, Network, ParamVector, Shard};
 
 use crate::autoencoder::reconstruction_error;
 use crate::classifier::classification_error;
@@ -42,6 +42,23 @@ impl<B: Backend, N: Network<2>, L: MatchingLoss> HeldOutMeasure<B, N, L, 2> for 
             self.data.target.clone(),
         ))
     }
+
+    /// The mean over this worker's shard of the cases.
+    fn measure_shard(
+        &mut self,
+        evaluator: &Evaluator<B, N, L, 2>,
+        theta: &ParamVector<B>,
+        rank: usize,
+        workers: usize,
+    ) -> hf_burn::Result<(f64, f64)> {
+        let shard = Shard::of(rank, workers, self.data.len())?;
+        let part = shard.take(&self.data);
+        let z = evaluator.outputs(theta, part.input)?.z;
+        Ok((
+            reconstruction_error(evaluator.loss().predict(z), part.target),
+            shard.share(),
+        ))
+    }
 }
 
 /// The fraction of cases whose largest output is not the target's largest entry
@@ -71,6 +88,20 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize> HeldOutMeasure<
     fn measure(&mut self, evaluator: &Evaluator<B, N, L, D>, theta: &ParamVector<B>) -> hf_burn::Result<f64> {
         let z = evaluator.outputs(theta, self.data.input.clone())?.z;
         Ok(classification_error(z, self.data.target.clone()))
+    }
+
+    /// The error rate on this worker's shard of the cases.
+    fn measure_shard(
+        &mut self,
+        evaluator: &Evaluator<B, N, L, D>,
+        theta: &ParamVector<B>,
+        rank: usize,
+        workers: usize,
+    ) -> hf_burn::Result<(f64, f64)> {
+        let shard = Shard::of(rank, workers, self.data.len())?;
+        let part = shard.take(&self.data);
+        let z = evaluator.outputs(theta, part.input)?.z;
+        Ok((classification_error(z, part.target), shard.share()))
     }
 }
 

@@ -290,6 +290,7 @@ pub fn run<B: burn::prelude::Backend>(
             config: cfg,
             data: None,
             interrupt: crate::interrupt::Interrupt::inactive(),
+            worker: crate::train::Worker::SOLE,
         };
         let experiment = preset.experiment(None, comparison.seq_len)?;
         let crate::train::Trained { summary, rows, .. } =

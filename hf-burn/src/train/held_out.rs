@@ -48,6 +48,28 @@ pub trait HeldOutMeasure<B: Backend, N: Network<D>, L: MatchingLoss, const D: us
     /// # Errors
     /// The evaluator's errors (shapes, non-finite values).
     fn measure(&mut self, evaluator: &Evaluator<B, N, L, D>, theta: &ParamVector<B>) -> Result<f64>;
+
+    /// Worker `rank`'s part of the measure in a data-parallel run of `workers`: the
+    /// measure on its shard of the held-out data and the shard's weight, so that
+    /// `Σ_k weight_k · value_k` over the workers is the measure on all of it.
+    ///
+    /// The default measures all of the data on every worker, with weight
+    /// `1/workers`: right for any measure, at the cost of every worker doing all
+    /// of the work. A measure that is a mean over cases splits its data by
+    /// [`Shard::of`](crate::Shard::of) instead (hf-models' measures do).
+    ///
+    /// # Errors
+    /// As [`measure`](Self::measure).
+    fn measure_shard(
+        &mut self,
+        evaluator: &Evaluator<B, N, L, D>,
+        theta: &ParamVector<B>,
+        rank: usize,
+        workers: usize,
+    ) -> Result<(f64, f64)> {
+        let _ = rank;
+        Ok((self.measure(evaluator, theta)?, 1.0 / workers.max(1) as f64))
+    }
 }
 
 /// A name and a closure are a measure too.
@@ -81,5 +103,15 @@ where
 
     fn measure(&mut self, evaluator: &Evaluator<B, N, L, D>, theta: &ParamVector<B>) -> Result<f64> {
         (**self).measure(evaluator, theta)
+    }
+
+    fn measure_shard(
+        &mut self,
+        evaluator: &Evaluator<B, N, L, D>,
+        theta: &ParamVector<B>,
+        rank: usize,
+        workers: usize,
+    ) -> Result<(f64, f64)> {
+        (**self).measure_shard(evaluator, theta, rank, workers)
     }
 }

@@ -396,6 +396,14 @@ where
     /// The method's errors, a held-out measure's, an observer's, or a checkpoint's.
     pub fn run(&mut self, state: &mut HfState<ParamVector<B>>) -> Result<TrainingReport> {
         let evaluator = self.problem.evaluator().clone();
+        let reduction = self.problem.reduction().clone();
+        let parallel = reduction.workers() > 1;
+        if parallel {
+            reduction.check_same(
+                start_fingerprint(state),
+                "the parameters θ, λ and the iteration at the start",
+            )?;
+        }
         let limits = self.method.limits();
         let start = state.iteration;
         let mut latest_held_out: Option<(usize, f64)> = None;
@@ -409,7 +417,7 @@ where
             let i = record.iteration;
             let due = i.is_multiple_of(self.config.eval_every) || i == limits.max_iterations;
             let held_out = match self.held_out.as_mut().filter(|_| due) {
-                Some(m) => Some(m.measure(&evaluator, &state.theta)?),
+                Some(m) => Some(measure(m.as_mut(), &evaluator, &state.theta, reduction.as_ref())?),
                 None => None,
             };
             if let Some(v) = held_out {
@@ -431,6 +439,23 @@ where
             if let Some(c) = self.checkpoints.as_mut().filter(|c| c.due(i)) {
                 c.save(state, self.method.as_ref())?;
             }
+            if parallel {
+                // Every worker stops at the same iteration: on rank 0's clock (the time
+                // budget) and on any worker's request (a signal, an observer).
+                let mut shared = [
+                    if reduction.rank() == 0 {
+                        state.elapsed.as_secs_f64()
+                    } else {
+                        0.0
+                    },
+                    f64::from(u8::from(control == Control::Stop)),
+                ];
+                reduction.sum_scalars(&mut shared)?;
+                state.elapsed = std::time::Duration::from_secs_f64(shared[0]);
+                if shared[1] > 0.0 {
+                    control = Control::Stop;
+                }
+            }
             if let Some(reason) = self.method.stop_after(&record.iteration, state) {
                 break TrainingStop::Optimizer(reason);
             }
@@ -445,7 +470,7 @@ where
         };
         let held_out = match (latest_held_out, self.held_out.as_mut()) {
             (Some((i, v)), _) if i == state.iteration => Some(v),
-            (_, Some(m)) => Some(m.measure(&evaluator, &state.theta)?),
+            (_, Some(m)) => Some(measure(m.as_mut(), &evaluator, &state.theta, reduction.as_ref())?),
             (_, None) => None,
         };
         let report = TrainingReport {
@@ -468,6 +493,32 @@ where
     pub fn metrics_rows(&self) -> &[MetricsRow] {
         self.metrics.as_ref().map_or(&[], MetricsWriter::rows)
     }
+}
+
+/// The held-out measure at `θ`: on this worker's shard of the held-out data, summed
+/// over the workers, in a data-parallel run.
+fn measure<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize>(
+    m: &mut dyn HeldOutMeasure<B, N, L, D>,
+    evaluator: &Evaluator<B, N, L, D>,
+    theta: &ParamVector<B>,
+    reduction: &dyn hf_core::Reduction<ParamVector<B>>,
+) -> Result<f64> {
+    if reduction.workers() == 1 {
+        return m.measure(evaluator, theta);
+    }
+    let (value, weight) = m.measure_shard(evaluator, theta, reduction.rank(), reduction.workers())?;
+    let mut v = [weight * value];
+    reduction.sum_scalars(&mut v)?;
+    Ok(v[0])
+}
+
+/// What every worker of a data-parallel run must agree on before the first step:
+/// `θ`, `λ` and the iteration.
+fn start_fingerprint<B: Backend>(state: &HfState<ParamVector<B>>) -> u64 {
+    let mut bytes: Vec<u8> = state.theta.to_vec().iter().flat_map(|x| x.to_le_bytes()).collect();
+    bytes.extend(state.damping.to_le_bytes());
+    bytes.extend((state.iteration as u64).to_le_bytes());
+    checkpoint::fnv1a(&bytes)
 }
 
 /// An observer's error, as the optimizer reports one.

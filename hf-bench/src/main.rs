@@ -538,6 +538,24 @@ fn run_workers<B: burn::prelude::Backend>(
     Ok(trained)
 }
 
+/// burn-communication panics in its own tasks when a peer's connection breaks; the
+/// collective that waited on it returns an error that this program reports (naming
+/// the lost worker), so those panics are one line each instead of a backtrace.
+fn quiet_transport_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let transport = std::thread::current().name().is_some_and(|n| n.starts_with("tokio-r"));
+        if transport {
+            eprintln!(
+                "burn-collective's transport: {}",
+                info.payload_as_str().unwrap_or("panicked")
+            );
+        } else {
+            default(info);
+        }
+    }));
+}
+
 /// This process's worker, from `--devices` or `--nodes`, `--rank`, `--orchestrator`
 /// and `--node-address`.
 fn worker(args: &TrainArgs) -> Result<Worker> {
@@ -877,6 +895,13 @@ fn rnn_tasks(args: RnnTasksArgs) -> Result<()> {
 }
 
 fn main() -> ExitCode {
+    // Warnings and errors only: burn-communication would install a subscriber that
+    // prints every tensor it sends or receives.
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(tracing_subscriber::filter::LevelFilter::WARN)
+        .with_writer(std::io::stderr)
+        .try_init();
+    quiet_transport_panics();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => train(args),

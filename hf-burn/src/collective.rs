@@ -181,7 +181,7 @@ impl<B: Backend> CollectiveReduction<B> {
         let fail = |reason: String| hf_core::Error::Reduction(BoxError::from(reason));
         if self.lost.load(Ordering::Relaxed) {
             return Err(fail(format!(
-                "worker {}: an earlier collective timed out, so {} is lost; no further collective is tried",
+                "worker {} lost {} in an earlier collective; no further collective is tried",
                 self.rank,
                 self.others()
             )));
@@ -199,26 +199,37 @@ impl<B: Backend> CollectiveReduction<B> {
         }
         match answer.recv_timeout(self.timeout) {
             Ok(Ok(value)) => Ok(value),
+            Ok(Err(CollectiveError::Global(e))) => Err(self.lost(
+                what,
+                &format!("it stopped or cannot be reached (burn-collective: {e:?})"),
+            )),
             Ok(Err(e)) => Err(fail(format!(
                 "worker {}: burn-collective failed in the {what}: {e:?}",
                 self.rank
             ))),
-            Err(RecvTimeoutError::Timeout) => {
-                self.lost.store(true, Ordering::Relaxed);
-                Err(fail(format!(
-                    "worker {} waited {} s in the {what} without an answer: {} is lost or cannot be reached \
-                     (stopped, killed, or its address or port is blocked); the last checkpoint is intact, \
-                     continue the run with --resume",
-                    self.rank,
-                    self.timeout.as_secs_f64(),
-                    self.others()
-                )))
+            Err(RecvTimeoutError::Timeout) => Err(self.lost(
+                what,
+                &format!(
+                    "no answer in {} s: it stopped, was killed, or its address or port is blocked",
+                    self.timeout.as_secs_f64()
+                ),
+            )),
+            Err(RecvTimeoutError::Disconnected) => {
+                Err(self.lost(what, "burn-collective's transport failed (a connection broke)"))
             }
-            Err(RecvTimeoutError::Disconnected) => Err(fail(format!(
-                "worker {}: burn-collective panicked in the {what}",
-                self.rank
-            ))),
         }
+    }
+
+    /// The error of a collective that lost the other workers; no collective is tried
+    /// after it. Node ids in burn-collective's errors are its registration order, not
+    /// ranks: the message names the ranks.
+    fn lost(&self, what: &str, why: &str) -> hf_core::Error {
+        self.lost.store(true, Ordering::Relaxed);
+        hf_core::Error::Reduction(BoxError::from(format!(
+            "worker {} lost {} in the {what}: {why}; the last checkpoint is intact, continue the run with --resume",
+            self.rank,
+            self.others()
+        )))
     }
 
     fn sum_tensor(&self, what: &'static str, t: Tensor<B, 1>) -> hf_core::Result<Tensor<B, 1>> {

@@ -544,7 +544,9 @@ fn run_workers<B: burn::prelude::Backend>(
 fn quiet_transport_panics() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let transport = std::thread::current().name().is_some_and(|n| n.starts_with("tokio-r"));
+        let transport = std::thread::current()
+            .name()
+            .is_some_and(|n| n.starts_with("tokio-r") || n.starts_with("hf-collective"));
         if transport {
             eprintln!(
                 "burn-collective's transport: {}",

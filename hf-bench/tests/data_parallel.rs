@@ -244,3 +244,36 @@ fn a_killed_process_stops_the_other_which_names_it_and_the_run_resumes() {
     ]));
     assert_eq!(summary(&out)["iterations"], 8);
 }
+
+#[test]
+fn a_process_that_stops_answering_is_named_within_the_timeout() {
+    let (orchestrator, o_port) = orchestrator();
+    let ports = free_ports(2);
+    let out = scratch("nodes-stopped");
+    let args = run_args(&out, "400");
+    let timeout = ["--collective-timeout", "5"];
+    let rank1 = node(&args, 1, o_port, ports[1], &timeout);
+    let mut rank0 = node(&args, 0, o_port, ports[0], &timeout);
+    let start = Instant::now();
+    while hf_burn::train::checkpoint::latest(&out.join("checkpoints"))
+        .ok()
+        .flatten()
+        .is_none()
+    {
+        assert!(start.elapsed() < Duration::from_secs(300), "no checkpoint");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Alive but silent: its connections stay open, only the timeout can tell.
+    let pid = rank1.0.id().to_string();
+    assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+    let stopped = Instant::now();
+    let (code, err) = finish(&mut rank0, Duration::from_secs(60));
+    assert!(stopped.elapsed() < Duration::from_secs(30), "{:?}", stopped.elapsed());
+    assert_ne!(code, Some(0));
+    assert!(
+        err.contains("lost worker 1") && err.contains("no answer in 5 s"),
+        "{err}"
+    );
+    drop(rank1); // SIGKILL, reaped
+    stop(orchestrator);
+}

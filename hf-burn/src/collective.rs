@@ -26,6 +26,9 @@ pub const DEFAULT_COLLECTIVE_TIMEOUT: Duration = Duration::from_secs(60);
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// The name of the first collective, in messages.
+const REGISTRATION: &str = "registration";
+
 /// One worker's end of a data-parallel run on burn-collective.
 ///
 /// Every collective runs on a thread of its own and is awaited with a timeout, since
@@ -152,7 +155,7 @@ impl<B: Backend> CollectiveReduction<B> {
             lost: AtomicBool::new(false),
         };
         let peer = reduction.peer();
-        reduction.call("registration", move || collective::register::<B>(peer, device, config))?;
+        reduction.call(REGISTRATION, move || collective::register::<B>(peer, device, config))?;
         Ok(reduction)
     }
 
@@ -199,14 +202,18 @@ impl<B: Backend> CollectiveReduction<B> {
         }
         match answer.recv_timeout(self.timeout) {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(CollectiveError::Global(e))) => Err(self.lost(
+            // Refused at registration: the workers' settings disagree; nobody is lost.
+            Ok(Err(e)) if what == REGISTRATION => Err(fail(format!(
+                "worker {}: burn-collective refused the {what}: {e:?}; start every worker with the same \
+                 settings and a distinct rank",
+                self.rank
+            ))),
+            // After it, any failure means a peer went away: burn's global errors, or its
+            // local server dying of one (`LocalServerMissing`).
+            Ok(Err(e)) => Err(self.lost(
                 what,
                 &format!("it stopped or cannot be reached (burn-collective: {e:?})"),
             )),
-            Ok(Err(e)) => Err(fail(format!(
-                "worker {}: burn-collective failed in the {what}: {e:?}",
-                self.rank
-            ))),
             Err(RecvTimeoutError::Timeout) => Err(self.lost(
                 what,
                 &format!(

@@ -223,3 +223,40 @@ fn workers_that_start_from_different_parameters_are_refused() {
         assert!(err.contains("workers disagree on the parameters"), "{err}");
     }
 }
+
+#[test]
+fn a_worker_that_stops_answering_is_named_within_the_timeout() {
+    // Flex, not the other test's NdArray<f64>: burn-collective has one local server per
+    // backend type, and this test leaves a sum unfinished on its server.
+    type B = burn::backend::Flex;
+    let timeout = std::time::Duration::from_secs(1);
+    let workers: Vec<_> = (0..2)
+        .map(|rank| {
+            std::thread::spawn(move || {
+                let config = burn::collective::CollectiveConfig::default().with_num_devices(2);
+                let r = CollectiveReduction::<B>::new(rank, 2, Default::default(), config, timeout).unwrap();
+                if rank == 1 {
+                    // Registered, then silent until worker 0 has given up; never leaves.
+                    std::thread::sleep(timeout * 3);
+                    std::mem::forget(r);
+                    return None;
+                }
+                let v = ParamVector::new(Tensor::<B, 1>::ones([4], &Default::default()));
+                let clock = std::time::Instant::now();
+                let err = r.sum_vector(v.clone()).unwrap_err().to_string();
+                let elapsed = clock.elapsed();
+                // Once lost, always lost: no further collective is tried.
+                let again = r.sum_vector(v).unwrap_err().to_string();
+                Some((err, again, elapsed))
+            })
+        })
+        .collect();
+    let results: Vec<_> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+    let (err, again, elapsed) = results[0].clone().unwrap();
+    assert!(
+        err.contains("worker 0 lost worker 1") && err.contains("no answer in 1 s"),
+        "{err}"
+    );
+    assert!(again.contains("lost worker 1"), "{again}");
+    assert!(elapsed >= timeout && elapsed < timeout * 3, "{elapsed:?}");
+}

@@ -75,6 +75,7 @@ impl<B: Backend> CollectiveReduction<B> {
     /// (burn-collective's local mode). Blocks until every worker has registered.
     ///
     /// # Errors
+    /// [`hf_core::Error::InvalidArgument`] for `rank ≥ workers`;
     /// [`hf_core::Error::Reduction`]: burn-collective refused the registration, or the
     /// others did not register within [`DEFAULT_COLLECTIVE_TIMEOUT`].
     pub fn local(rank: usize, workers: usize, device: B::Device) -> hf_core::Result<Self> {
@@ -127,7 +128,8 @@ impl<B: Backend> CollectiveReduction<B> {
     /// in any collective. Blocks until every worker has registered.
     ///
     /// # Errors
-    /// As [`local`](Self::local).
+    /// [`hf_core::Error::InvalidArgument`] for `rank ≥ workers`; otherwise as
+    /// [`local`](Self::local).
     pub fn new(
         rank: usize,
         workers: usize,
@@ -135,6 +137,13 @@ impl<B: Backend> CollectiveReduction<B> {
         config: CollectiveConfig,
         timeout: Duration,
     ) -> hf_core::Result<Self> {
+        if rank >= workers.max(1) {
+            return Err(hf_core::Error::InvalidArgument {
+                name: "rank",
+                value: format!("{rank} (of {workers} workers)"),
+                allowed: "0 to workers − 1, a distinct rank per worker",
+            });
+        }
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name(format!("hf-collective-{rank}"))
@@ -319,6 +328,15 @@ pub fn worker_device<B: Backend>(rank: usize) -> B::Device {
 #[cfg(test)]
 mod tests {
     use super::ws_port;
+
+    #[test]
+    fn a_rank_outside_the_workers_is_refused_before_registering() {
+        let e = super::CollectiveReduction::<burn::backend::NdArray>::local(2, 2, Default::default())
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(e.contains("rank") && e.contains("2 (of 2 workers)"), "{e}");
+    }
 
     #[test]
     fn addresses_must_be_websocket_urls_with_a_port() {

@@ -132,6 +132,20 @@ fn finish(child: &mut Reaped, limit: Duration) -> (Option<i32>, String) {
     }
 }
 
+/// Waits until rank 0 (`lead`) has saved its first checkpoint in `out`.
+fn first_checkpoint(out: &Path, lead: &mut Reaped) {
+    let start = Instant::now();
+    while hf_burn::train::checkpoint::latest(&out.join("checkpoints"))
+        .ok()
+        .flatten()
+        .is_none()
+    {
+        assert!(start.elapsed() < Duration::from_secs(300), "no checkpoint");
+        assert!(lead.0.try_wait().unwrap().is_none(), "rank 0 ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Stops an orchestrator as a user would (SIGTERM) and checks that it exits.
 fn stop(mut orchestrator: Reaped) {
     let pid = orchestrator.0.id().to_string();
@@ -212,16 +226,7 @@ fn a_killed_process_stops_the_other_which_names_it_and_the_run_resumes() {
     let mut rank1 = node(&args, 1, o_port, ports[1], &[]);
     let mut rank0 = node(&args, 0, o_port, ports[0], &[]);
     // Kill rank 1 once rank 0 has saved a checkpoint.
-    let start = Instant::now();
-    while hf_burn::train::checkpoint::latest(&out.join("checkpoints"))
-        .ok()
-        .flatten()
-        .is_none()
-    {
-        assert!(start.elapsed() < Duration::from_secs(300), "no checkpoint");
-        assert!(rank0.0.try_wait().unwrap().is_none(), "rank 0 ended early");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    first_checkpoint(&out, &mut rank0);
     rank1.0.kill().unwrap(); // SIGKILL
     rank1.0.wait().unwrap();
     let killed = Instant::now();
@@ -254,15 +259,7 @@ fn a_process_that_stops_answering_is_named_within_the_timeout() {
     let timeout = ["--collective-timeout", "5"];
     let rank1 = node(&args, 1, o_port, ports[1], &timeout);
     let mut rank0 = node(&args, 0, o_port, ports[0], &timeout);
-    let start = Instant::now();
-    while hf_burn::train::checkpoint::latest(&out.join("checkpoints"))
-        .ok()
-        .flatten()
-        .is_none()
-    {
-        assert!(start.elapsed() < Duration::from_secs(300), "no checkpoint");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    first_checkpoint(&out, &mut rank0);
     // Alive but silent: its connections stay open, only the timeout can tell.
     let pid = rank1.0.id().to_string();
     assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());

@@ -256,11 +256,6 @@ impl<B: Backend, N: Network<D>, L: MatchingLoss, const D: usize> BurnProblem<B, 
         &self.reduction
     }
 
-    /// This worker's shards of the current gradient and curvature batches.
-    pub fn shards(&self) -> (Shard, Shard) {
-        (self.gradient_shard, self.curvature_shard)
-    }
-
     fn parallel(&self) -> bool {
         self.reduction.workers() > 1
     }

@@ -42,17 +42,6 @@ pub trait Reduction<V>: Send + Sync {
     /// As [`sum_vector`](Self::sum_vector).
     fn sum_scalars(&self, values: &mut [f64]) -> Result<()>;
 
-    /// Rank 0's value of `x` on every worker (a sum with zeros elsewhere): for the
-    /// quantities only one clock should decide, such as the elapsed time.
-    ///
-    /// # Errors
-    /// As [`sum_vector`](Self::sum_vector).
-    fn value_of_rank_zero(&self, x: f64) -> Result<f64> {
-        let mut v = [if self.rank() == 0 { x } else { 0.0 }];
-        self.sum_scalars(&mut v)?;
-        Ok(v[0])
-    }
-
     /// Checks that every worker holds the same `fingerprint` (a hash of its initial
     /// parameters, say): for three bytes `h` of it, sums `h` and `h²`, which equal
     /// `W·h` and `W·h²` only when every worker's `h` is equal. The sums are exact even
@@ -276,7 +265,6 @@ mod tests {
         let mut s = [3.0];
         Reduction::<Vec<f64>>::sum_scalars(&r, &mut s).unwrap();
         assert_eq!(s, [3.0]);
-        assert_eq!(Reduction::<Vec<f64>>::value_of_rank_zero(&r, 7.0).unwrap(), 7.0);
         Reduction::<Vec<f64>>::check_same(&r, 12345, "θ").unwrap();
     }
 
@@ -287,13 +275,11 @@ mod tests {
             let v = r.sum_vector(vec![k, 1.0]).unwrap();
             let mut s = [k * 10.0, 1.0];
             r.sum_scalars(&mut s).unwrap();
-            let first = r.value_of_rank_zero(42.0 + k).unwrap();
-            (v, s, first)
+            (v, s)
         });
-        for (v, s, first) in out {
+        for (v, s) in out {
             assert_eq!(v, vec![3.0, 3.0]);
             assert_eq!(s, [30.0, 3.0]);
-            assert_eq!(first, 42.0);
         }
     }
 

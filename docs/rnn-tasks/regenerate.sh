@@ -7,7 +7,10 @@
 # succeed early).
 #
 #   cargo build --release -p hf-bench --bin hessfree
+#   python3 docs/rnn-tasks/seed.py docs/rnn-tasks OUT   # reuse the committed runs
 #   sh docs/rnn-tasks/regenerate.sh [OUT]     # then copy OUT's results and plots here
+#
+# A committed sweep is reused the same way (seed.py docs/rnn-tasks/sweep OUT-sweep).
 set -eu
 OUT=${1:-rnn-study}
 HF=${HF:-target/release/hessfree}
